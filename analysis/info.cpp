@@ -1,0 +1,55 @@
+// `stackdyn info MODEL.h5`: architecture, parameters per layer, state slices.
+#include "cli.hpp"
+
+#include <stackdyn/model_io.hpp>
+
+#include <iomanip>
+#include <ostream>
+
+namespace stackdyn::cli {
+namespace {
+
+int run_info(const std::string& path, Context& ctx) {
+  const Model m = read_model(path);
+  auto& out = ctx.out;
+  const auto counts = m.parameter_counts();
+  const auto slices = m.state_slices();
+  out << path << ": " << m.num_layers() << " layer" << (m.num_layers() > 1 ? "s" : "") << ", input size "
+      << m.input_size << (m.bidirectional ? ", bidirectional" : "") << ", dropout " << m.dropout << "\n";
+  out << "parameters: " << m.parameter_count() << "\n";
+  out << "state_dim: " << (m.bidirectional ? std::string("n/a (bidirectional: not a dynamical system)")
+                                           : std::to_string(m.state_dim()))
+      << "\n";
+  out << "layer  cell              hidden  input  parameters  state slice   connections\n";
+  for (int l = 0; l < m.num_layers(); ++l) {
+    const LayerSpec& s = m.layers[l];
+    std::string conn;
+    if (s.skip) conn += "skip ";
+    if (s.residual) conn += s.residual_proj.size() > 0 ? "residual(proj) " : "residual ";
+    if (!s.bias) conn += "no-bias ";
+    if (s.cell == CellType::DeepTransition) {
+      conn += "mlp[";
+      for (std::size_t k = 0; k < s.transition_hidden.size(); ++k)
+        conn += (k ? "," : "") + std::to_string(s.transition_hidden[k]);
+      conn += std::string("] ") + std::string(activation_name(s.activation)) +
+              (s.transition_residual ? " +h" : "");
+    }
+    std::string slice = "[" + std::to_string(slices[l].offset) + ", " +
+                        std::to_string(slices[l].offset + slices[l].size) + ")" +
+                        (slices[l].has_cell_state ? " h;c" : "");
+    out << std::left << std::setw(7) << l << std::setw(18) << cell_name(s.cell) << std::setw(8) << s.hidden_size
+        << std::setw(7) << m.layer_input_size(l + 1) << std::setw(12) << counts[l] << std::setw(14) << slice
+        << conn << "\n";
+  }
+  return 0;
+}
+
+const bool registered = register_command({"info", "Print a model's architecture, parameter counts and state slices",
+                                          [](CLI::App& sub) -> Runner {
+                                            auto path = std::make_shared<std::string>();
+                                            sub.add_option("model", *path, "Model file (HDF5)")->required();
+                                            return [path](Context& ctx) { return run_info(*path, ctx); };
+                                          }});
+
+}  // namespace
+}  // namespace stackdyn::cli

@@ -1,0 +1,32 @@
+// Helpers shared by the commands: provenance of result files, reading and checking arrays,
+// and converting between the files' (batch, time, ...) layout and the library's columns.
+#pragma once
+#include "cli.hpp"
+
+#include <stackdyn/h5.hpp>
+#include <stackdyn/model.hpp>
+#include <stackdyn/provenance.hpp>
+
+namespace stackdyn::cli {
+
+/// Provenance of a result file made by the running command from `model_path`.
+Provenance make_provenance(const Context& ctx, const std::string& model_path, const std::string& config_toml = "",
+                           long long seed = -1);
+
+/// Throws InputError naming the file, dataset and C-order index of the first NaN/Inf.
+void check_finite(const h5::Array& a, const std::string& file, const std::string& dataset);
+
+/// Reads a float dataset of rank `expected.size()`; entries of `expected` that are >= 0 must
+/// match exactly. `labels` name the axes for the message, e.g. {"batch","time","input_size"}.
+h5::Array read_checked(const h5::Group& g, const std::string& dataset, const std::vector<long long>& expected,
+                       const std::vector<std::string>& labels);
+
+/// (batch, time, k) C-order array -> (k, time*batch) matrix, column t*batch + b.
+Eigen::MatrixXd to_columns(const h5::Array& a);
+/// Inverse of to_columns: (k, time*batch) -> (batch, time, k) C order.
+std::vector<double> from_columns(const Eigen::MatrixXd& m, std::size_t batch, std::size_t time);
+
+/// Writes /state_slices (L, 2) and the per-layer slice attributes used by every result file.
+void write_state_layout(h5::Group& root, const Model& m);
+
+}  // namespace stackdyn::cli

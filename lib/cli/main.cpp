@@ -1,0 +1,9 @@
+// Entry point of the `stackdyn` program.
+#include "cli.hpp"
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return stackdyn::cli::run(args, std::cout, std::cerr);
+}

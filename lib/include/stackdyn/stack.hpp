@@ -1,0 +1,73 @@
+// The stack as a discrete dynamical system s_t = F(s_{t-1}, x_t) (DESIGN.md sections 1-3):
+// one full step of all layers (layer l sees the layer below's new state), batched over
+// columns, and its derivatives at a point: Jacobian-vector and vector-Jacobian products and
+// the dense, block lower-triangular Jacobians dF/ds and dF/dx.
+#pragma once
+#include <stackdyn/cell.hpp>
+#include <stackdyn/model.hpp>
+
+#include <vector>
+
+namespace stackdyn {
+
+class Stack {
+ public:
+  /// `model` must outlive the stack. Bidirectional models are refused (InputError): they
+  /// are sequence models, not causal dynamical systems.
+  explicit Stack(const Model& model);
+
+  const Model& model() const { return *m_; }
+  int num_layers() const { return static_cast<int>(cells_.size()); }
+  int state_dim() const { return state_dim_; }
+  int input_size() const { return m_->input_size; }
+  int output_size() const { return m_->output_size(); }
+  const std::vector<StateSlice>& slices() const { return slices_; }
+  const Cell& cell(int layer) const { return cells_[layer]; }
+
+  /// Per-step buffers; sized on the first step, reused without allocation afterwards.
+  struct Workspace {
+    std::vector<CellTrace> trace;  ///< per layer
+    std::vector<MatrixXd> U;       ///< layer input when it must be assembled (skip)
+    std::vector<MatrixXd> P;       ///< input projections
+    std::vector<MatrixXd> Y;       ///< streams y^(l) passed up
+  };
+  Workspace make_workspace() const;
+
+  /// S_new = F(S, X) for every column (sample). S and S_new must not overlap.
+  void step(const ConstMatRef& X, const ConstMatRef& S, MatRef S_new, Workspace& ws) const;
+  /// The top stream y^(L) after the last step (what forward returns per step).
+  const MatrixXd& output(const Workspace& ws) const { return ws.Y.back(); }
+
+  /// Everything the derivatives need at one point (x, s).
+  struct Linearization {
+    VectorXd x, s, s_next;
+    Workspace ws;
+  };
+  Linearization linearize(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<const VectorXd>& s) const;
+
+  /// out = dF/ds dS + dF/dx dX (k tangent columns at once).
+  void jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out) const;
+  /// gS = (dF/ds)^T G, gX = (dF/dx)^T G.
+  void vjp(const Linearization& lin, const ConstMatRef& G, MatRef gX, MatRef gS) const;
+  /// Dense dF/ds (state_dim x state_dim), block lower-triangular in layers.
+  MatrixXd jacobian_state(const Linearization& lin) const { return dense_jacobian(lin, true); }
+  /// Dense dF/dx (state_dim x input_size).
+  MatrixXd jacobian_input(const Linearization& lin) const { return dense_jacobian(lin, false); }
+  /// The layer's own block A_ll = dF_l/ds^(l) (DESIGN.md 3).
+  MatrixXd diagonal_block(const Linearization& lin, int layer) const;
+
+ private:
+  MatrixXd dense_jacobian(const Linearization& lin, bool wrt_state) const;
+  // Rows of a layer's input u^(l) assembled from the stream below and (skip) h^(l-2).
+  template <class Below, class Skip>
+  void assemble_input(int layer, const Below& below, const Skip& skip_part, MatrixXd& U) const;
+
+  const Model* m_;
+  std::vector<Cell> cells_;
+  std::vector<StateSlice> slices_;
+  std::vector<int> in_width_;      // width of u^(l)
+  std::vector<int> stream_width_;  // width of y^(l), index 0 = x
+  int state_dim_ = 0;
+};
+
+}  // namespace stackdyn

@@ -1,0 +1,199 @@
+// One step of the whole stack and its derivatives (see stack.hpp).
+#include <stackdyn/error.hpp>
+#include <stackdyn/stack.hpp>
+
+namespace stackdyn {
+
+Stack::Stack(const Model& model) : m_(&model) {
+  if (model.bidirectional)
+    throw InputError("a bidirectional model is a sequence model, not a causal dynamical system: "
+                     "dynamics need a unidirectional model");
+  slices_ = model.state_slices();
+  state_dim_ = model.state_dim();
+  stream_width_.push_back(model.input_size);
+  for (int l = 1; l <= model.num_layers(); ++l) {
+    const LayerSpec& spec = model.layers[l - 1];
+    in_width_.push_back(model.layer_input_size(l));
+    stream_width_.push_back(model.stream_width(l));
+    cells_.push_back(make_cell(spec, spec.fwd, in_width_.back()));
+  }
+}
+
+Stack::Workspace Stack::make_workspace() const {
+  Workspace ws;
+  const auto L = cells_.size();
+  ws.trace.resize(L);
+  ws.U.resize(L);
+  ws.P.resize(L);
+  ws.Y.resize(L);
+  return ws;
+}
+
+template <class Below, class Skip>
+void Stack::assemble_input(int i, const Below& below, const Skip& skip_part, MatrixXd& U) const {
+  U.resize(in_width_[i], below.cols());
+  U.topRows(below.rows()) = below;
+  U.bottomRows(skip_part.rows()) = skip_part;
+}
+
+void Stack::step(const ConstMatRef& X, const ConstMatRef& S, MatRef S_new, Workspace& ws) const {
+  const int B = static_cast<int>(X.cols());
+  for (int i = 0; i < num_layers(); ++i) {
+    const LayerSpec& spec = m_->layers[i];
+    const StateSlice& sl = slices_[i];
+    const ConstMatRef below = i == 0 ? ConstMatRef(X) : ConstMatRef(ws.Y[i - 1]);
+    const MatrixXd* U = nullptr;
+    if (spec.skip) {
+      if (i == 1)
+        assemble_input(i, below, X, ws.U[i]);
+      else
+        assemble_input(i, below, S_new.middleRows(slices_[i - 2].offset, slices_[i - 2].hidden_size), ws.U[i]);
+      U = &ws.U[i];
+    }
+    std::visit(
+        [&](const auto& cell) {
+          ws.P[i].resize(cell.projection_rows(), B);
+          if (U)
+            cell.project_input(*U, ws.P[i]);
+          else
+            cell.project_input(below, ws.P[i]);
+          cell.step(ws.P[i], S.middleRows(sl.offset, sl.size), S_new.middleRows(sl.offset, sl.size), ws.trace[i]);
+        },
+        cells_[i]);
+    ws.Y[i] = S_new.middleRows(sl.offset, sl.hidden_size);
+    if (spec.residual) {
+      if (spec.residual_proj.size() > 0)
+        ws.Y[i].noalias() += spec.residual_proj * below;
+      else
+        ws.Y[i] += below;
+    }
+  }
+}
+
+Stack::Linearization Stack::linearize(const Eigen::Ref<const VectorXd>& x,
+                                      const Eigen::Ref<const VectorXd>& s) const {
+  if (x.size() != input_size() || s.size() != state_dim_)
+    throw InputError("linearisation point has input width " + std::to_string(x.size()) + " and state width " +
+                     std::to_string(s.size()) + ", expected " + std::to_string(input_size()) + " and " +
+                     std::to_string(state_dim_));
+  Linearization lin{x, s, VectorXd(state_dim_), make_workspace()};
+  step(lin.x, lin.s, lin.s_next, lin.ws);
+  for (int i = 0; i < num_layers(); ++i) lin.ws.trace[i].s = s.segment(slices_[i].offset, slices_[i].size);
+  return lin;
+}
+
+void Stack::jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out) const {
+  std::vector<MatrixXd> dY(cells_.size());
+  MatrixXd dU;
+  for (int i = 0; i < num_layers(); ++i) {
+    const LayerSpec& spec = m_->layers[i];
+    const StateSlice& sl = slices_[i];
+    const ConstMatRef below = i == 0 ? ConstMatRef(dX) : ConstMatRef(dY[i - 1]);
+    if (spec.skip) {
+      if (i == 1)
+        assemble_input(i, below, dX, dU);
+      else
+        assemble_input(i, below, out.middleRows(slices_[i - 2].offset, slices_[i - 2].hidden_size), dU);
+    }
+    std::visit(
+        [&](const auto& cell) {
+          cell.jvp(lin.ws.trace[i], spec.skip ? ConstMatRef(dU) : below, dS.middleRows(sl.offset, sl.size),
+                   out.middleRows(sl.offset, sl.size));
+        },
+        cells_[i]);
+    dY[i] = out.middleRows(sl.offset, sl.hidden_size);
+    if (spec.residual) {
+      if (spec.residual_proj.size() > 0)
+        dY[i].noalias() += spec.residual_proj * below;
+      else
+        dY[i] += below;
+    }
+  }
+}
+
+void Stack::vjp(const Linearization& lin, const ConstMatRef& G, MatRef gX, MatRef gS) const {
+  const auto k = G.cols();
+  const int L = num_layers();
+  gX.setZero();
+  // Cotangents on each stream y^(l) and on each h^(l) read by a skip connection.
+  std::vector<MatrixXd> gY(L), gH(L);
+  for (int i = 0; i < L; ++i) {
+    gY[i] = MatrixXd::Zero(stream_width_[i + 1], k);
+    gH[i] = MatrixXd::Zero(slices_[i].hidden_size, k);
+  }
+  MatrixXd Gi, gU;
+  for (int i = L - 1; i >= 0; --i) {
+    const LayerSpec& spec = m_->layers[i];
+    const StateSlice& sl = slices_[i];
+    MatRef gBelow = i == 0 ? gX : MatRef(gY[i - 1]);
+    Gi = G.middleRows(sl.offset, sl.size);
+    Gi.topRows(sl.hidden_size) += gY[i] + gH[i];  // y = h + ..., and h read by a skip
+    if (spec.residual) {
+      if (spec.residual_proj.size() > 0)
+        gBelow.noalias() += spec.residual_proj.transpose() * gY[i];
+      else
+        gBelow += gY[i];
+    }
+    gU.resize(in_width_[i], k);
+    std::visit([&](const auto& cell) { cell.vjp(lin.ws.trace[i], Gi, gU, gS.middleRows(sl.offset, sl.size)); },
+               cells_[i]);
+    gBelow += gU.topRows(stream_width_[i]);
+    if (spec.skip) {
+      const auto rest = gU.bottomRows(in_width_[i] - stream_width_[i]);
+      if (i == 1)
+        gX += rest;
+      else
+        gH[i - 2] += rest;
+    }
+  }
+}
+
+MatrixXd Stack::diagonal_block(const Linearization& lin, int layer) const {
+  const int ns = slices_.at(layer).size;
+  MatrixXd A(ns, ns);
+  std::visit([&](const auto& cell) { cell.jacobian_state(lin.ws.trace[layer], A); }, cells_[layer]);
+  return A;
+}
+
+// Row block of layer l: A_ll at its own columns (wrt_state) plus B_l dU^(l), where dU^(l) is
+// the derivative of the layer's input, built from the rows already computed below. Columns
+// of upper layers stay zero: information flows only up (DESIGN.md 3).
+MatrixXd Stack::dense_jacobian(const Linearization& lin, bool wrt_state) const {
+  const int N = state_dim_, d = input_size();
+  const int cols = wrt_state ? N : d;
+  MatrixXd J = MatrixXd::Zero(N, cols);
+  const MatrixXd Dx = wrt_state ? MatrixXd(MatrixXd::Zero(d, cols)) : MatrixXd(MatrixXd::Identity(d, d));
+  std::vector<MatrixXd> DY(cells_.size());
+  MatrixXd DU, Bl;
+  for (int i = 0; i < num_layers(); ++i) {
+    const LayerSpec& spec = m_->layers[i];
+    const StateSlice& sl = slices_[i];
+    const MatrixXd& below = i == 0 ? Dx : DY[i - 1];
+    const MatrixXd* U = &below;
+    if (spec.skip) {
+      if (i == 1)
+        assemble_input(i, below, Dx, DU);
+      else
+        assemble_input(i, below, J.middleRows(slices_[i - 2].offset, slices_[i - 2].hidden_size), DU);
+      U = &DU;
+    }
+    // Only columns of lower layers (or every column of x) can be non-zero in dU^(l).
+    const int used = wrt_state ? sl.offset : d;
+    if (used > 0) {
+      Bl.resize(sl.size, in_width_[i]);
+      std::visit([&](const auto& cell) { cell.jacobian_input(lin.ws.trace[i], Bl); }, cells_[i]);
+      J.block(sl.offset, 0, sl.size, used).noalias() = Bl * U->leftCols(used);
+    }
+    if (wrt_state) J.block(sl.offset, sl.offset, sl.size, sl.size) = diagonal_block(lin, i);
+    DY[i] = J.middleRows(sl.offset, sl.hidden_size);
+    if (spec.residual) {
+      if (spec.residual_proj.size() > 0)
+        DY[i].noalias() += spec.residual_proj * below;
+      else
+        DY[i] += below;
+    }
+  }
+  return J;
+}
+
+}  // namespace stackdyn

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's second command (and what .ci/run runs): install what is needed, build with
+# warnings as errors, run the tests; then build again under AddressSanitizer and
+# UndefinedBehaviorSanitizer and run the tests again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh --test
+jobs=$(nproc)
+
+echo "== build (Release, -Werror)"
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release -DSTACKDYN_WERROR=ON -DSTACKDYN_REQUIRE_TORCH=ON > build-test.log 2>&1 \
+  || { cat build-test.log; exit 1; }
+cmake --build build-test -j"$jobs" >> build-test.log 2>&1 || { grep -E "error|Error" -A5 build-test.log | head -80; exit 1; }
+echo "== tests"
+(cd build-test && ctest --output-on-failure -j"$jobs")
+
+if [[ "${STACKDYN_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer, -Werror)"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTACKDYN_WERROR=ON -DSTACKDYN_SANITIZE=ON \
+    -DSTACKDYN_REQUIRE_TORCH=ON > build-asan.log 2>&1 || { cat build-asan.log; exit 1; }
+  cmake --build build-asan -j"$jobs" >> build-asan.log 2>&1 || { grep -E "error|Error" -A5 build-asan.log | head -80; exit 1; }
+  echo "== tests under sanitizers"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     ctest --output-on-failure -j"$jobs")
+fi
