@@ -4,7 +4,7 @@
 
 namespace stackdyn {
 
-Stack::Stack(const Model& model) : m_(&model) {
+Stack::Stack(const Model& model, Coupling coupling) : m_(&model), coupling_(coupling) {
   if (model.bidirectional)
     throw InputError("a bidirectional model is a sequence model, not a causal dynamical system: "
                      "dynamics need a unidirectional model");
@@ -38,6 +38,8 @@ void Stack::assemble_input(int i, const Below& below, const Skip& skip_part, Mat
 
 void Stack::step(const ConstMatRef& X, const ConstMatRef& S, MatRef S_new, Workspace& ws) const {
   const int B = static_cast<int>(X.cols());
+  // The states that the layers above read: new (discrete map) or current (continuous view).
+  const ConstMatRef src = coupling_ == Coupling::Sequential ? ConstMatRef(S_new) : S;
   for (int i = 0; i < num_layers(); ++i) {
     const LayerSpec& spec = m_->layers[i];
     const StateSlice& sl = slices_[i];
@@ -47,7 +49,7 @@ void Stack::step(const ConstMatRef& X, const ConstMatRef& S, MatRef S_new, Works
       if (i == 1)
         assemble_input(i, below, X, ws.U[i]);
       else
-        assemble_input(i, below, S_new.middleRows(slices_[i - 2].offset, slices_[i - 2].hidden_size), ws.U[i]);
+        assemble_input(i, below, src.middleRows(slices_[i - 2].offset, slices_[i - 2].hidden_size), ws.U[i]);
       U = &ws.U[i];
     }
     std::visit(
@@ -60,7 +62,7 @@ void Stack::step(const ConstMatRef& X, const ConstMatRef& S, MatRef S_new, Works
           cell.step(ws.P[i], S.middleRows(sl.offset, sl.size), S_new.middleRows(sl.offset, sl.size), ws.trace[i]);
         },
         cells_[i]);
-    ws.Y[i] = S_new.middleRows(sl.offset, sl.hidden_size);
+    ws.Y[i] = src.middleRows(sl.offset, sl.hidden_size);
     if (spec.residual) {
       if (spec.residual_proj.size() > 0)
         ws.Y[i].noalias() += spec.residual_proj * below;
@@ -85,6 +87,7 @@ Stack::Linearization Stack::linearize(const Eigen::Ref<const VectorXd>& x,
 void Stack::jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out) const {
   std::vector<MatrixXd> dY(cells_.size());
   MatrixXd dU;
+  const ConstMatRef src = coupling_ == Coupling::Sequential ? ConstMatRef(out) : dS;
   for (int i = 0; i < num_layers(); ++i) {
     const LayerSpec& spec = m_->layers[i];
     const StateSlice& sl = slices_[i];
@@ -93,7 +96,7 @@ void Stack::jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatR
       if (i == 1)
         assemble_input(i, below, dX, dU);
       else
-        assemble_input(i, below, out.middleRows(slices_[i - 2].offset, slices_[i - 2].hidden_size), dU);
+        assemble_input(i, below, src.middleRows(slices_[i - 2].offset, slices_[i - 2].hidden_size), dU);
     }
     std::visit(
         [&](const auto& cell) {
@@ -101,7 +104,7 @@ void Stack::jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatR
                    out.middleRows(sl.offset, sl.size));
         },
         cells_[i]);
-    dY[i] = out.middleRows(sl.offset, sl.hidden_size);
+    dY[i] = src.middleRows(sl.offset, sl.hidden_size);
     if (spec.residual) {
       if (spec.residual_proj.size() > 0)
         dY[i].noalias() += spec.residual_proj * below;
@@ -127,7 +130,9 @@ void Stack::vjp(const Linearization& lin, const ConstMatRef& G, MatRef gX, MatRe
     const StateSlice& sl = slices_[i];
     MatRef gBelow = i == 0 ? gX : MatRef(gY[i - 1]);
     Gi = G.middleRows(sl.offset, sl.size);
-    Gi.topRows(sl.hidden_size) += gY[i] + gH[i];  // y = h + ..., and h read by a skip
+    // y = h + ..., and h read by a skip: with Sequential coupling the layers above read the
+    // new h (a cotangent on this layer's output); with Simultaneous, the current h.
+    if (coupling_ == Coupling::Sequential) Gi.topRows(sl.hidden_size) += gY[i] + gH[i];
     if (spec.residual) {
       if (spec.residual_proj.size() > 0)
         gBelow.noalias() += spec.residual_proj.transpose() * gY[i];
@@ -137,6 +142,7 @@ void Stack::vjp(const Linearization& lin, const ConstMatRef& G, MatRef gX, MatRe
     gU.resize(in_width_[i], k);
     std::visit([&](const auto& cell) { cell.vjp(lin.ws.trace[i], Gi, gU, gS.middleRows(sl.offset, sl.size)); },
                cells_[i]);
+    if (coupling_ == Coupling::Simultaneous) gS.middleRows(sl.offset, sl.hidden_size) += gY[i] + gH[i];
     gBelow += gU.topRows(stream_width_[i]);
     if (spec.skip) {
       const auto rest = gU.bottomRows(in_width_[i] - stream_width_[i]);
@@ -156,8 +162,8 @@ MatrixXd Stack::diagonal_block(const Linearization& lin, int layer) const {
 }
 
 // Row block of layer l: A_ll at its own columns (wrt_state) plus B_l dU^(l), where dU^(l) is
-// the derivative of the layer's input, built from the rows already computed below. Columns
-// of upper layers stay zero: information flows only up (DESIGN.md 3).
+// the derivative of the layer's input, built from the layers below. Columns of upper layers
+// stay zero: information flows only up (DESIGN.md 3).
 MatrixXd Stack::dense_jacobian(const Linearization& lin, bool wrt_state) const {
   const int N = state_dim_, d = input_size();
   const int cols = wrt_state ? N : d;
@@ -165,6 +171,15 @@ MatrixXd Stack::dense_jacobian(const Linearization& lin, bool wrt_state) const {
   const MatrixXd Dx = wrt_state ? MatrixXd(MatrixXd::Zero(d, cols)) : MatrixXd(MatrixXd::Identity(d, d));
   std::vector<MatrixXd> DY(cells_.size());
   MatrixXd DU, Bl;
+  // Derivative of h^(j) as the layers above read it: the rows of J just computed
+  // (Sequential) or the current state itself (Simultaneous: a selection of columns).
+  auto read_h = [&](int j) -> MatrixXd {
+    const StateSlice& sj = slices_[j];
+    if (coupling_ == Coupling::Sequential) return J.middleRows(sj.offset, sj.hidden_size);
+    MatrixXd E = MatrixXd::Zero(sj.hidden_size, cols);
+    if (wrt_state) E.middleCols(sj.offset, sj.hidden_size).setIdentity();
+    return E;
+  };
   for (int i = 0; i < num_layers(); ++i) {
     const LayerSpec& spec = m_->layers[i];
     const StateSlice& sl = slices_[i];
@@ -174,7 +189,7 @@ MatrixXd Stack::dense_jacobian(const Linearization& lin, bool wrt_state) const {
       if (i == 1)
         assemble_input(i, below, Dx, DU);
       else
-        assemble_input(i, below, J.middleRows(slices_[i - 2].offset, slices_[i - 2].hidden_size), DU);
+        assemble_input(i, below, read_h(i - 2), DU);
       U = &DU;
     }
     // Only columns of lower layers (or every column of x) can be non-zero in dU^(l).
@@ -185,7 +200,7 @@ MatrixXd Stack::dense_jacobian(const Linearization& lin, bool wrt_state) const {
       J.block(sl.offset, 0, sl.size, used).noalias() = Bl * U->leftCols(used);
     }
     if (wrt_state) J.block(sl.offset, sl.offset, sl.size, sl.size) = diagonal_block(lin, i);
-    DY[i] = J.middleRows(sl.offset, sl.hidden_size);
+    DY[i] = read_h(i);
     if (spec.residual) {
       if (spec.residual_proj.size() > 0)
         DY[i].noalias() += spec.residual_proj * below;

@@ -1,7 +1,14 @@
-// The stack as a discrete dynamical system s_t = F(s_{t-1}, x_t) (DESIGN.md sections 1-3):
-// one full step of all layers (layer l sees the layer below's new state), batched over
-// columns, and its derivatives at a point: Jacobian-vector and vector-Jacobian products and
-// the dense, block lower-triangular Jacobians dF/ds and dF/dx.
+// The stack as a dynamical system (DESIGN.md sections 1-3): one map of all layers, batched
+// over columns, and its derivatives at a point: Jacobian-vector and vector-Jacobian products
+// and the dense, block lower-triangular Jacobians.
+//
+// Two couplings between layers:
+//   Sequential   — the discrete map s_t = F(s_{t-1}, x_t): layer l reads the layer below's
+//                  *new* state (one full step of the stack);
+//   Simultaneous — G(s, x) = [F_l(s^(l), u^(l)(s, x))]_l with u^(l) built from the lower
+//                  layers' *current* states: the map inside the continuous-time view
+//                  tau_l ds^(l)/dt = G_l(s, x) - s^(l).
+// Both share the diagonal blocks A_ll; they differ below the diagonal.
 #pragma once
 #include <stackdyn/cell.hpp>
 #include <stackdyn/model.hpp>
@@ -10,11 +17,14 @@
 
 namespace stackdyn {
 
+enum class Coupling { Sequential, Simultaneous };
+
 class Stack {
  public:
   /// `model` must outlive the stack. Bidirectional models are refused (InputError): they
   /// are sequence models, not causal dynamical systems.
-  explicit Stack(const Model& model);
+  explicit Stack(const Model& model, Coupling coupling = Coupling::Sequential);
+  Coupling coupling() const { return coupling_; }
 
   const Model& model() const { return *m_; }
   int num_layers() const { return static_cast<int>(cells_.size()); }
@@ -33,9 +43,11 @@ class Stack {
   };
   Workspace make_workspace() const;
 
-  /// S_new = F(S, X) for every column (sample). S and S_new must not overlap.
+  /// S_new = F(S, X) (or G(S, X), Simultaneous) for every column (sample). S and S_new
+  /// must not overlap.
   void step(const ConstMatRef& X, const ConstMatRef& S, MatRef S_new, Workspace& ws) const;
-  /// The top stream y^(L) after the last step (what forward returns per step).
+  /// The top stream y^(L) after the last step (what forward returns per step; with
+  /// Simultaneous coupling, the stream of the current states).
   const MatrixXd& output(const Workspace& ws) const { return ws.Y.back(); }
 
   /// Everything the derivatives need at one point (x, s).
@@ -45,7 +57,7 @@ class Stack {
   };
   Linearization linearize(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<const VectorXd>& s) const;
 
-  /// out = dF/ds dS + dF/dx dX (k tangent columns at once).
+  /// out = dF/ds dS + dF/dx dX, k tangent columns at once (dX is input_size x k).
   void jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out) const;
   /// gS = (dF/ds)^T G, gX = (dF/dx)^T G.
   void vjp(const Linearization& lin, const ConstMatRef& G, MatRef gX, MatRef gS) const;
@@ -63,6 +75,7 @@ class Stack {
   void assemble_input(int layer, const Below& below, const Skip& skip_part, MatrixXd& U) const;
 
   const Model* m_;
+  Coupling coupling_;
   std::vector<Cell> cells_;
   std::vector<StateSlice> slices_;
   std::vector<int> in_width_;      // width of u^(l)
