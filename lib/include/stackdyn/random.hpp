@@ -4,9 +4,10 @@
 // std::mt19937_64 is fully specified by the C++ standard (its 10000th output for the
 // default seed is fixed by [rand.predef]); the std::*_distribution classes are not, which
 // is why they are not used here. uniform() needs only integer arithmetic and exact
-// floating-point scaling; normal() (Marsaglia's polar method) adds std::log and std::sqrt:
-// sqrt is correctly rounded by IEEE 754, log is not guaranteed to be, so normals are
-// reproducible wherever libm's log is (glibc's is correctly rounded in practice).
+// floating-point scaling, uniform(a, b) one correctly rounded std::fma; normal() (Marsaglia's
+// polar method) adds std::log and std::sqrt: sqrt is correctly rounded by IEEE 754, log is
+// not guaranteed to be, so normals are reproducible wherever libm's log agrees (glibc's
+// is the same on every x86-64 build).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -24,8 +25,10 @@ class Rng {
   /// Uniform in [0, 1): the top 53 bits of one engine output times 2^-53 (exact).
   double uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
 
-  /// a + (b - a) * uniform(): in [a, b) up to the rounding of that expression.
-  double uniform(double a, double b) { return a + (b - a) * uniform(); }
+  /// a + (b - a) * uniform(), in [a, b] (b only by rounding). Written as one std::fma so
+  /// that the compiler cannot choose between a fused and an unfused form (GCC contracts
+  /// a*b+c into an FMA by default in C++ when the target has one): same bits on every build.
+  double uniform(double a, double b) { return std::fma(b - a, uniform(), a); }
 
   /// Uniform integer in [0, n) without modulo bias (rejection of the top partial range).
   /// n must be positive.
@@ -48,7 +51,7 @@ class Rng {
     do {
       u = 2.0 * uniform() - 1.0;
       v = 2.0 * uniform() - 1.0;
-      s = u * u + v * v;
+      s = std::fma(u, u, v * v);  // explicit FMA: see uniform(a, b)
     } while (s >= 1.0 || s == 0.0);
     const double m = std::sqrt(-2.0 * std::log(s) / s);
     spare_ = v * m;
@@ -56,7 +59,7 @@ class Rng {
     return u * m;
   }
 
-  double normal(double mean, double stddev) { return mean + stddev * normal(); }
+  double normal(double mean, double stddev) { return std::fma(stddev, normal(), mean); }
 
   /// The engine itself, for std algorithms that take a URBG (e.g. std::shuffle; note that
   /// std::shuffle's use of the engine is implementation-defined, so prefer below()).
