@@ -6,8 +6,11 @@
 namespace stackdyn {
 namespace {
 
-// Gate nonlinearities in place on the rows of b = P + a (r, z rows) and the n row block.
-inline auto sig(const Eigen::ArrayXXd& x) { return 1.0 / (1.0 + (-x).exp()); }
+// The logistic function as an expression (no temporary: a step allocates nothing).
+template <class E>
+auto sig(const Eigen::ArrayBase<E>& x) {
+  return 1.0 / (1.0 + (-x).exp());
+}
 
 struct GruPoint {  // the gate values at a 1-column trace, as arrays
   Eigen::ArrayXd r, z, nn, h, an;
