@@ -1,5 +1,7 @@
 // Config: TOML parsing errors, command-line overrides (set), typed getters and their
 // messages, unknown keys, and the effective configuration written back as TOML.
+#include "test_util.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <stackdyn/config.hpp>
@@ -34,16 +36,6 @@ transition_hidden = [64, 0]
 )";
 
 /// The message of the InputError thrown by f (fails the test when none is thrown).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  FAIL("expected an InputError");
-  return {};
-}
 
 std::string temp_file(const std::string& name, const std::string& text) {
   const auto path = std::filesystem::temp_directory_path() / name;
@@ -55,23 +47,23 @@ std::string temp_file(const std::string& name, const std::string& text) {
 
 TEST_CASE("parse errors name the file, the line and the column", "[config]") {
   SECTION("from a string") {
-    const std::string msg = error_of([] { (void)Config::from_string("a = 1\n\nb = = 2\n", "bad.toml"); });
+    const std::string msg = stackdyn::test::message_of([] { (void)Config::from_string("a = 1\n\nb = = 2\n", "bad.toml"); });
     CHECK_THAT(msg, StartsWith("bad.toml:3:"));
     CHECK_THAT(msg, Contains("invalid TOML"));
     CHECK(msg.find('\n') == std::string::npos);
   }
   SECTION("from a file") {
     const std::string path = temp_file("stackdyn_test_config_bad.toml", "input_size = 2\n[[layers]]\ncell = gru\n");
-    const std::string msg = error_of([&] { (void)Config::from_file(path); });
+    const std::string msg = stackdyn::test::message_of([&] { (void)Config::from_file(path); });
     CHECK_THAT(msg, StartsWith(path + ":3:"));
     std::filesystem::remove(path);
   }
   SECTION("a duplicated key is a parse error at its line") {
-    const std::string msg = error_of([] { (void)Config::from_string("a = 1\na = 2\n", "dup.toml"); });
+    const std::string msg = stackdyn::test::message_of([] { (void)Config::from_string("a = 1\na = 2\n", "dup.toml"); });
     CHECK_THAT(msg, StartsWith("dup.toml:2:"));
   }
   SECTION("a missing file") {
-    const std::string msg = error_of([] { (void)Config::from_file("/nonexistent/stackdyn/model.toml"); });
+    const std::string msg = stackdyn::test::message_of([] { (void)Config::from_file("/nonexistent/stackdyn/model.toml"); });
     CHECK_THAT(msg, Equals("/nonexistent/stackdyn/model.toml: no such file"));
   }
   SECTION("a good file is read and named by its path") {
@@ -133,24 +125,24 @@ TEST_CASE("set() writes TOML values at dotted and indexed keys", "[config]") {
     CHECK(cfg.array_size("layers") == 3);
     CHECK(cfg.get_string("layers[2].cell") == "rnn_tanh");
     CHECK_FALSE(cfg.has("layers[2].hidden_size"));
-    CHECK_THAT(error_of([&] { cfg.set("layers[4].cell", "gru"); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.set("layers[4].cell", "gru"); }),
                Equals("model.toml: key 'layers[4].cell': 'layers' has 3 elements; an array can only grow by one, "
                       "to layers[3]"));
     cfg.set("new_list[0].x", "1");  // a missing array starts at element 0
     CHECK(cfg.array_size("new_list") == 1);
   }
   SECTION("errors") {
-    CHECK_THAT(error_of([&] { cfg.set("input_size.x", "1"); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.set("input_size.x", "1"); }),
                Equals("model.toml: key 'input_size.x': 'input_size' is an integer, not a table"));
-    CHECK_THAT(error_of([&] { cfg.set("layers.hidden_size", "1"); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.set("layers.hidden_size", "1"); }),
                Contains("'layers' is an array, not a table"));
-    CHECK_THAT(error_of([&] { cfg.set("dropout[0]", "1"); }), Contains("'dropout' is a float, not an array"));
-    CHECK_THAT(error_of([&] { cfg.set("x", "[1, 2"); }), StartsWith("model.toml: key 'x': cannot read value '[1, 2'"));
-    CHECK_THAT(error_of([&] { cfg.set("x", "1\ny = 2"); }), Contains("not a single TOML value"));
-    CHECK_THAT(error_of([&] { cfg.set("a..b", "1"); }), StartsWith("model.toml: malformed key 'a..b'"));
-    CHECK_THAT(error_of([&] { cfg.set("layers[x].cell", "1"); }), Contains("malformed key"));
-    CHECK_THAT(error_of([&] { cfg.set("", "1"); }), Contains("malformed key"));
-    CHECK_THAT(error_of([&] { cfg.set_assignment("no_equals_sign"); }), Contains("expected KEY=VALUE"));
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.set("dropout[0]", "1"); }), Contains("'dropout' is a float, not an array"));
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.set("x", "[1, 2"); }), StartsWith("model.toml: key 'x': cannot read value '[1, 2'"));
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.set("x", "1\ny = 2"); }), Contains("not a single TOML value"));
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.set("a..b", "1"); }), StartsWith("model.toml: malformed key 'a..b'"));
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.set("layers[x].cell", "1"); }), Contains("malformed key"));
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.set("", "1"); }), Contains("malformed key"));
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.set_assignment("no_equals_sign"); }), Contains("expected KEY=VALUE"));
   }
   SECTION("set_assignment splits at the first '='") {
     cfg.set_assignment("name=a=b");
@@ -167,45 +159,45 @@ TEST_CASE("typed getters: values, fallbacks and one-line errors", "[config]") {
   CHECK_FALSE(cfg.has("nothing.here"));
   CHECK(cfg.array_size("layers") == 2);
   CHECK(cfg.array_size("absent") == 0);
-  CHECK_THAT(error_of([&] { (void)cfg.array_size("input_size"); }),
+  CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.array_size("input_size"); }),
              Equals("model.toml: key 'input_size': expected an array, got 2"));
 
   SECTION("integers") {
     CHECK(cfg.get_int("layers[0].hidden_size", Range::positive()) == 32);
     CHECK(cfg.get_int("seed", 7) == 7);
-    CHECK_THAT(error_of([&] { (void)cfg.get_int("layers[1].hidden_size", Range::positive()); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.get_int("layers[1].hidden_size", Range::positive()); }),
                Equals("model.toml: key 'layers[1].hidden_size': expected a positive integer, got -3"));
-    CHECK_THAT(error_of([&] { (void)cfg.get_int("layers.1.hidden_size", 1, Range::non_negative()); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.get_int("layers.1.hidden_size", 1, Range::non_negative()); }),
                Equals("model.toml: key 'layers[1].hidden_size': expected a non-negative integer, got -3"));
-    CHECK_THAT(error_of([&] { (void)cfg.get_int("input_size", Range::half_open(3, 10)); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.get_int("input_size", Range::half_open(3, 10)); }),
                Equals("model.toml: key 'input_size': expected an integer in [3, 10), got 2"));
-    CHECK_THAT(error_of([&] { (void)cfg.get_int("dropout"); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.get_int("dropout"); }),
                Equals("model.toml: key 'dropout': expected an integer, got 0.25"));
-    CHECK_THAT(error_of([&] { (void)cfg.get_int("layers[0].cell"); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.get_int("layers[0].cell"); }),
                Equals("model.toml: key 'layers[0].cell': expected an integer, got \"gru\""));
-    CHECK_THAT(error_of([&] { (void)cfg.get_int("seed", Range::non_negative()); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.get_int("seed", Range::non_negative()); }),
                Equals("model.toml: key 'seed': missing required key; expected a non-negative integer"));
   }
   SECTION("doubles accept integers; ranges; non-finite values are refused") {
     CHECK(cfg.get_double("input_size") == 2.0);
     CHECK(cfg.get_double("dropout", Range::half_open(0, 1)) == 0.25);
     CHECK(cfg.get_double("absent", 1.5) == 1.5);
-    CHECK_THAT(error_of([&] { (void)cfg.get_double("dropout", Range::closed(0.5, 1)); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.get_double("dropout", Range::closed(0.5, 1)); }),
                Equals("model.toml: key 'dropout': expected a number in [0.5, 1], got 0.25"));
-    CHECK_THAT(error_of([&] { (void)cfg.get_double("dropout", Range::at_least(0.25, true)); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.get_double("dropout", Range::at_least(0.25, true)); }),
                Equals("model.toml: key 'dropout': expected a number > 0.25, got 0.25"));
     const Config nan = Config::from_string("x = nan\ny = inf\n", "n.toml");
-    CHECK_THAT(error_of([&] { (void)nan.get_double("x"); }), Equals("n.toml: key 'x': expected a number, got nan"));
-    CHECK_THAT(error_of([&] { (void)nan.get_double("y", 0.0); }), Contains("got inf"));
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)nan.get_double("x"); }), Equals("n.toml: key 'x': expected a number, got nan"));
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)nan.get_double("y", 0.0); }), Contains("got inf"));
   }
   SECTION("booleans and strings") {
     const Config c = Config::from_string("flag = true\nnum = 1\ns = 'x'\n", "b.toml");
     CHECK(c.get_bool("flag"));
     CHECK_FALSE(c.get_bool("absent", false));
-    CHECK_THAT(error_of([&] { (void)c.get_bool("num"); }), Equals("b.toml: key 'num': expected true or false, got 1"));
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)c.get_bool("num"); }), Equals("b.toml: key 'num': expected true or false, got 1"));
     CHECK(c.get_string("s") == "x");
     CHECK(c.get_string("absent", "dflt") == "dflt");
-    CHECK_THAT(error_of([&] { (void)c.get_string("num"); }), Equals("b.toml: key 'num': expected a string, got 1"));
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)c.get_string("num"); }), Equals("b.toml: key 'num': expected a string, got 1"));
   }
   SECTION("lists: a scalar is a 1-list, elements are named in errors") {
     const Config c = Config::from_string("one = 3\nxs = [1, 2.5]\nmixed = [1, 'a']\ns = 'a'\n", "l.toml");
@@ -213,16 +205,16 @@ TEST_CASE("typed getters: values, fallbacks and one-line errors", "[config]") {
     CHECK(c.get_double_list("one") == std::vector<double>{3.0});
     CHECK(c.get_double_list("xs") == std::vector<double>{1.0, 2.5});
     CHECK(c.get_int_list("absent", std::vector<long long>{4, 5}) == std::vector<long long>{4, 5});
-    CHECK_THAT(error_of([&] { (void)c.get_int_list("xs"); }), Equals("l.toml: key 'xs[1]': expected an integer, got 2.5"));
-    CHECK_THAT(error_of([&] { (void)c.get_double_list("mixed"); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)c.get_int_list("xs"); }), Equals("l.toml: key 'xs[1]': expected an integer, got 2.5"));
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)c.get_double_list("mixed"); }),
                Equals("l.toml: key 'mixed[1]': expected a number, got \"a\""));
-    CHECK_THAT(error_of([&] { (void)c.get_int_list("s"); }), Equals("l.toml: key 's': expected a list of integers, got \"a\""));
-    CHECK_THAT(error_of([&] { (void)cfg.get_int_list("layers[1].transition_hidden", Range::positive()); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)c.get_int_list("s"); }), Equals("l.toml: key 's': expected a list of integers, got \"a\""));
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.get_int_list("layers[1].transition_hidden", Range::positive()); }),
                Equals("model.toml: key 'layers[1].transition_hidden[1]': expected a positive integer, got 0"));
   }
   SECTION("stepping through a value is an error, not a missing key") {
-    CHECK_THAT(error_of([&] { (void)cfg.has("input_size.x"); }), Contains("'input_size' is an integer, not a table"));
-    CHECK_THAT(error_of([&] { (void)cfg.get_int("layers.hidden_size", 0); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.has("input_size.x"); }), Contains("'input_size' is an integer, not a table"));
+    CHECK_THAT(stackdyn::test::message_of([&] { (void)cfg.get_int("layers.hidden_size", 0); }),
                Contains("'layers' is an array, not a table (index it: layers[0].hidden_size)"));
   }
 }
@@ -234,25 +226,25 @@ TEST_CASE("check_keys refuses keys outside the schema", "[config]") {
   SECTION("a misspelt key in a layer, with the keys expected at that level") {
     Config cfg = Config::from_string(model_text, "model.toml");
     cfg.set("layers[0].hiden_size", "3");
-    CHECK_THAT(error_of([&] { cfg.check_keys(allowed); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.check_keys(allowed); }),
                Equals("model.toml: unknown key 'layers[0].hiden_size' (expected one of: cell, hidden_size, "
                       "transition_hidden)"));
   }
   SECTION("a misspelt key at the top") {
     const Config cfg = Config::from_string("input_sise = 2\n", "m.toml");
-    CHECK_THAT(error_of([&] { cfg.check_keys(allowed); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.check_keys(allowed); }),
                Equals("m.toml: unknown key 'input_sise' (expected one of: input_size, dropout, name, layers)"));
   }
   SECTION("a table where a value's parent should be an array of tables") {
     const Config cfg = Config::from_string("[layers]\ncell = 'gru'\n", "m.toml");
-    CHECK_THAT(error_of([&] { cfg.check_keys(allowed); }),
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.check_keys(allowed); }),
                Equals("m.toml: key 'layers': expected an array of tables, got { cell = \"gru\" }"));
     const Config cfg2 = Config::from_string("layers = [1]\n", "m.toml");
-    CHECK_THAT(error_of([&] { cfg2.check_keys(allowed); }), Equals("m.toml: key 'layers[0]': expected a table, got 1"));
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg2.check_keys(allowed); }), Equals("m.toml: key 'layers[0]': expected a table, got 1"));
   }
   SECTION("an unknown nested table") {
     const Config cfg = Config::from_string("[solver]\ntol = 1\n", "m.toml");
-    CHECK_THAT(error_of([&] { cfg.check_keys(allowed); }), StartsWith("m.toml: unknown key 'solver'"));
+    CHECK_THAT(stackdyn::test::message_of([&] { cfg.check_keys(allowed); }), StartsWith("m.toml: unknown key 'solver'"));
     CHECK_NOTHROW(cfg.check_keys({"solver.tol", "layers[*].cell"}));
   }
 }
@@ -286,7 +278,7 @@ TEST_CASE("to_toml writes the effective configuration, and reads back equal", "[
   CHECK(std::signbit(back.get_double("x.neg_zero")));
   CHECK(back.get_double("x.third") == cfg.get_double("x.third"));
   CHECK(back.get_int("x.i64") == std::numeric_limits<long long>::min());
-  CHECK_THAT(error_of([&] { (void)back.get_int("x.whole"); }), Contains("got 3.0"));  // stays a float
+  CHECK_THAT(stackdyn::test::message_of([&] { (void)back.get_int("x.whole"); }), Contains("got 3.0"));  // stays a float
   CHECK(back.get_string("x.text") == "tab\tquote\" backslash\\ newline\n unicode \xc3\xa9");
   CHECK(back.value_text("x.nested") == std::optional<std::string>("[[1, 2], [3.5], []]"));
   CHECK(back.value_text("x.inline") == std::optional<std::string>("[{ a = 1 }, 2]"));

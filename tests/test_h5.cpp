@@ -3,6 +3,8 @@
 #include "stackdyn/error.hpp"
 #include "stackdyn/h5.hpp"
 
+#include "test_util.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -19,37 +21,13 @@ using namespace stackdyn;
 namespace {
 
 // A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int counter = 0;
-    dir = fs::temp_directory_path() / ("stackdyn_test_h5_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
-};
 
 // The message of the E that `f` throws (a test failure if it throws nothing or another type).
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("no exception thrown");
-  return {};
-}
 
 }  // namespace
 
 TEST_CASE("h5: matrices are C order on disk and read back exactly", "[h5]") {
-  TempDir tmp;
+  test::ScratchDir tmp("h5");
   const std::string path = tmp / "m.h5";
   {
     auto f = h5::File::create(path);
@@ -80,7 +58,7 @@ TEST_CASE("h5: matrices are C order on disk and read back exactly", "[h5]") {
 }
 
 TEST_CASE("h5: arrays, integers and complex numbers round trip", "[h5]") {
-  TempDir tmp;
+  test::ScratchDir tmp("h5");
   const std::string path = tmp / "a.h5";
   std::vector<double> a3(2 * 3 * 4);
   for (std::size_t k = 0; k < a3.size(); ++k) a3[k] = 0.5 * static_cast<double>(k) - 3;
@@ -123,7 +101,7 @@ TEST_CASE("h5: arrays, integers and complex numbers round trip", "[h5]") {
 }
 
 TEST_CASE("h5: attributes round trip and accept what h5py writes", "[h5]") {
-  TempDir tmp;
+  test::ScratchDir tmp("h5");
   const std::string path = tmp / "attrs.h5";
   {
     auto f = h5::File::create(path);
@@ -151,16 +129,16 @@ TEST_CASE("h5: attributes round trip and accept what h5py writes", "[h5]") {
   CHECK_FALSE(f.has_attr("y"));
   auto g = f.group("g");
   CHECK(g.attr_int("whole") == 3);
-  CHECK_THAT(message_of<InputError>([&] { g.attr_int("half"); }), Contains("attrs.h5") && Contains("'half'") &&
+  CHECK_THAT(test::message_of<InputError>([&] { g.attr_int("half"); }), Contains("attrs.h5") && Contains("'half'") &&
                                                                       Contains("expected an integer"));
-  CHECK_THAT(message_of<InputError>([&] { f.attr_string("n"); }), Contains("'n'") && Contains("expected a string"));
-  CHECK_THAT(message_of<InputError>([&] { f.attr_int("list"); }), Contains("'list'") && Contains("expected one integer"));
-  CHECK_THAT(message_of<InputError>([&] { g.attr_int("missing"); }),
+  CHECK_THAT(test::message_of<InputError>([&] { f.attr_string("n"); }), Contains("'n'") && Contains("expected a string"));
+  CHECK_THAT(test::message_of<InputError>([&] { f.attr_int("list"); }), Contains("'list'") && Contains("expected one integer"));
+  CHECK_THAT(test::message_of<InputError>([&] { g.attr_int("missing"); }),
              Contains("attrs.h5") && Contains("'missing'") && Contains("'/g'") && Contains("not found"));
 }
 
 TEST_CASE("h5: dimension labels", "[h5]") {
-  TempDir tmp;
+  test::ScratchDir tmp("h5");
   auto f = h5::File::create(tmp / "labels.h5");
   const double d[6] = {};
   f.write("traj", {1, 2, 3}, d);
@@ -171,7 +149,7 @@ TEST_CASE("h5: dimension labels", "[h5]") {
 }
 
 TEST_CASE("h5: the Appender grows a dataset slab by slab", "[h5]") {
-  TempDir tmp;
+  test::ScratchDir tmp("h5");
   const std::string path = tmp / "grow.h5";
   // (batch 2, time, state 3) grown along time in slabs of 1, 4 and 2 steps.
   auto value = [](std::size_t b, std::size_t t, std::size_t s) { return 100.0 * b + 10.0 * t + s; };
@@ -215,12 +193,12 @@ TEST_CASE("h5: the Appender grows a dataset slab by slab", "[h5]") {
   again.append(slab(7, 1).data(), 1);
   CHECK(f.read("traj").shape == h5::Shape{2, 8, 3});
   CHECK(f.read("traj").data.back() == value(1, 7, 2));
-  CHECK_THAT(message_of<InputError>([&] { h5::Appender(f, "traj", {3, 0, 3}, 1); }),
+  CHECK_THAT(test::message_of<InputError>([&] { h5::Appender(f, "traj", {3, 0, 3}, 1); }),
              Contains("grow.h5") && Contains("'/traj'") && Contains("cannot be continued"));
 }
 
 TEST_CASE("h5: AtomicOutput publishes only committed files", "[h5]") {
-  TempDir tmp;
+  test::ScratchDir tmp("h5");
   const std::string path = tmp / "out.h5";
   SECTION("an exception leaves no file") {
     try {
@@ -255,13 +233,13 @@ TEST_CASE("h5: AtomicOutput publishes only committed files", "[h5]") {
     CHECK(h5::File::open(path).read("results/series").data == std::vector<double>{1, 2, 3});
   }
   SECTION("a missing directory is a RunError naming it") {
-    CHECK_THAT(message_of<RunError>([&] { h5::AtomicOutput out(tmp / "nowhere/out.h5"); }),
+    CHECK_THAT(test::message_of<RunError>([&] { h5::AtomicOutput out(tmp / "nowhere/out.h5"); }),
                Contains("nowhere") && Contains("does not exist"));
   }
 }
 
 TEST_CASE("h5: bad input gives one line naming the file and the object", "[h5]") {
-  TempDir tmp;
+  test::ScratchDir tmp("h5");
   const std::string good = tmp / "in.h5";
   {
     auto f = h5::File::create(good);
@@ -272,43 +250,43 @@ TEST_CASE("h5: bad input gives one line naming the file and the object", "[h5]")
   }
   auto f = h5::File::open(good);
   const std::string missing = tmp / "x.h5";
-  CHECK_THAT(message_of<InputError>([&] { h5::File::open(missing); }),
+  CHECK_THAT(test::message_of<InputError>([&] { h5::File::open(missing); }),
              Contains("cannot open '" + missing + "': no such file"));
   const std::string text = tmp / "notes.txt";
   { std::ofstream(text) << "just some notes\n"; }
-  CHECK_THAT(message_of<InputError>([&] { h5::File::open(text); }), Contains("'" + text + "' is not an HDF5 file"));
-  CHECK_THAT(message_of<InputError>([&] { h5::File::open(tmp.dir.string()); }), Contains("is a directory"));
-  CHECK_THAT(message_of<InputError>([&] { f.read("missing"); }), Contains(good + ": dataset '/missing' not found"));
-  CHECK_THAT(message_of<InputError>([&] { f.group("grp").read_vector("w"); }),
+  CHECK_THAT(test::message_of<InputError>([&] { h5::File::open(text); }), Contains("'" + text + "' is not an HDF5 file"));
+  CHECK_THAT(test::message_of<InputError>([&] { h5::File::open(tmp.path.string()); }), Contains("is a directory"));
+  CHECK_THAT(test::message_of<InputError>([&] { f.read("missing"); }), Contains(good + ": dataset '/missing' not found"));
+  CHECK_THAT(test::message_of<InputError>([&] { f.group("grp").read_vector("w"); }),
              Contains(good + ": dataset '/grp/w' not found"));
-  CHECK_THAT(message_of<InputError>([&] { f.read("grp"); }), Contains("'/grp' is not a dataset"));
-  CHECK_THAT(message_of<InputError>([&] { f.group("inputs"); }), Contains("'/inputs' is not a group"));
-  CHECK_THAT(message_of<InputError>([&] { f.group("nope"); }), Contains(good + ": group '/nope' not found"));
-  CHECK_THAT(message_of<InputError>([&] { f.read("inputs", 3); }),
+  CHECK_THAT(test::message_of<InputError>([&] { f.read("grp"); }), Contains("'/grp' is not a dataset"));
+  CHECK_THAT(test::message_of<InputError>([&] { f.group("inputs"); }), Contains("'/inputs' is not a group"));
+  CHECK_THAT(test::message_of<InputError>([&] { f.group("nope"); }), Contains(good + ": group '/nope' not found"));
+  CHECK_THAT(test::message_of<InputError>([&] { f.read("inputs", 3); }),
              Contains(good + ": dataset '/inputs': expected rank 3, got shape (4, 5)"));
-  CHECK_THAT(message_of<InputError>([&] { f.read_vector("inputs"); }),
+  CHECK_THAT(test::message_of<InputError>([&] { f.read_vector("inputs"); }),
              Contains(good + ": dataset '/inputs': expected rank 1, got shape (4, 5)"));
-  CHECK_THAT(message_of<InputError>([&] { f.read_matrix("count"); }),
+  CHECK_THAT(test::message_of<InputError>([&] { f.read_matrix("count"); }),
              Contains(good + ": dataset '/count': expected rank 2, got shape (1,)"));
-  CHECK_THAT(message_of<InputError>([&] { f.read_int("inputs"); }), Contains("expected integers, got float"));
+  CHECK_THAT(test::message_of<InputError>([&] { f.read_int("inputs"); }), Contains("expected integers, got float"));
   if (::geteuid() != 0) {  // root reads anything
     const std::string locked = tmp / "locked.h5";
     fs::copy_file(good, locked);
     fs::permissions(locked, fs::perms::none);
-    CHECK_THAT(message_of<InputError>([&] { h5::File::open(locked); }), Contains("permission denied"));
+    CHECK_THAT(test::message_of<InputError>([&] { h5::File::open(locked); }), Contains("permission denied"));
   }
 }
 
 TEST_CASE("h5: writing over an existing dataset is refused", "[h5]") {
-  TempDir tmp;
+  test::ScratchDir tmp("h5");
   auto f = h5::File::create(tmp / "w.h5");
   const double d[2] = {1, 2};
   f.write("x", {2}, d);
-  CHECK_THAT(message_of<RunError>([&] { f.write("x", {2}, d); }), Contains("'/x'") && Contains("exists"));
+  CHECK_THAT(test::message_of<RunError>([&] { f.write("x", {2}, d); }), Contains("'/x'") && Contains("exists"));
 }
 
 TEST_CASE("h5: the wrapper is safe to use from several threads", "[h5]") {
-  TempDir tmp;
+  test::ScratchDir tmp("h5");
   std::vector<std::thread> threads;
   std::vector<int> ok(4, 0);
   for (int t = 0; t < 4; ++t)

@@ -1,6 +1,8 @@
 // Random initialisation from a TOML description (init.hpp) and the portable RNG under it
 // (random.hpp): determinism, the distributions' bounds and moments, orthogonality,
 // spectral radii, widths, torch's parameter counts, and the messages for bad input.
+#include "test_util.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <stackdyn/config.hpp>
@@ -33,19 +35,9 @@ Model build(const std::string& toml, long long* seed = nullptr) {
   return model_from_config(Config::from_string(toml, "model.toml"), seed);
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  FAIL("expected an InputError");
-  return {};
-}
 
 std::string build_error(const std::string& toml) {
-  return error_of([&] { (void)build(toml); });
+  return stackdyn::test::message_of([&] { (void)build(toml); });
 }
 
 bool same_bits(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {

@@ -6,6 +6,8 @@
 #include "stackdyn/model_io.hpp"
 #include "stackdyn/provenance.hpp"
 
+#include "test_util.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -21,32 +23,7 @@ using namespace stackdyn;
 
 namespace {
 
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int counter = 0;
-    dir = fs::temp_directory_path() /
-          ("stackdyn_test_model_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
-};
 
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("no exception thrown");
-  return {};
-}
 
 // Parameter values using the whole mantissa, so that a lossy round trip would show.
 struct Filler {
@@ -175,7 +152,7 @@ Model skip_and_residual() {
 }  // namespace
 
 TEST_CASE("model_io: models of every kind round trip bitwise", "[model_io]") {
-  TempDir tmp;
+  test::ScratchDir tmp("model_io");
   const std::string path = tmp / "model.h5";
   Model m;
   SECTION("lstm") { m = lstm_3_5_2(); }
@@ -268,62 +245,62 @@ TEST_CASE("model_io: validate names the layer and what is wrong", "[model_io]") 
   SECTION("shapes") {
     Model m = build(4, {spec(CellType::Gru, 10), spec(CellType::Gru, 10)}, {4, 10}, {4, 10});
     m.layers[1].fwd.w_hh = Eigen::MatrixXd::Zero(30, 9);
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }),
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }),
                Contains("m.h5: layer 2 (gru): weight_hh has shape (30, 9), expected (30, 10)"));
   }
   SECTION("non-finite values") {
     Model m = lstm_3_5_2();
     m.layers[0].fwd.w_ih(3, 0) = std::numeric_limits<double>::quiet_NaN();
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }), Contains("m.h5: layer 1 (lstm): weight_ih holds NaN at (3, 0)"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("m.h5: layer 1 (lstm): weight_ih holds NaN at (3, 0)"));
     m = lstm_3_5_2();
     m.layers[1].fwd.b_hh(2) = -std::numeric_limits<double>::infinity();
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }), Contains("layer 2 (lstm): bias_hh holds Inf at (2,)"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 2 (lstm): bias_hh holds Inf at (2,)"));
   }
   SECTION("architecture") {
     Model m = lstm_3_5_2();
     m.layers[0].skip = true;
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }), Contains("layer 1") && Contains("skip"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 1") && Contains("skip"));
     m = gru_bidirectional();
     m.layers[1].residual = true;
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }),
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }),
                Contains("layer 2") && Contains("residual") && Contains("torch-style"));
     m = lstm_3_5_2();
     m.dropout = 1.0;
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }), Contains("dropout"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("dropout"));
     m.layers.clear();
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }), Contains("no layers"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("no layers"));
   }
   SECTION("parameters that must be absent") {
     Model m = build(3, {spec(CellType::RnnTanh, 4, false)}, {3}, {3});
     m.layers[0].fwd.b_ih = Eigen::VectorXd::Zero(4);
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }), Contains("bias_ih is present") && Contains("bias = 0"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("bias_ih is present") && Contains("bias = 0"));
     m = lstm_3_5_2();
     m.layers[1].bwd.w_ih = Eigen::MatrixXd::Zero(20, 5);
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }), Contains("weight_ih_reverse") && Contains("not bidirectional"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("weight_ih_reverse") && Contains("not bidirectional"));
     m = skip_and_residual();
     m.layers[1].residual_proj = Eigen::MatrixXd::Identity(6, 6);  // widths equal: identity implied
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }), Contains("layer 2") && Contains("residual_proj is present"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 2") && Contains("residual_proj is present"));
     m = skip_and_residual();
     m.layers[2].residual_proj.resize(0, 0);  // widths differ: a projection is needed
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }),
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }),
                Contains("layer 3 (rnn_relu): residual_proj has shape (0, 0), expected (5, 6)"));
     m = deep_transition();
     m.layers[0].fwd.mlp_w.pop_back();
-    CHECK_THAT(message_of<InputError>([&] { m.validate(w); }), Contains("layer 1 (deep_transition)") && Contains("mlp_weight"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 1 (deep_transition)") && Contains("mlp_weight"));
   }
   SECTION("names") {
     CHECK(parse_cell("gru_reset_before", w) == CellType::GruResetBefore);
     CHECK(cell_name(CellType::DeepTransition) == "deep_transition");
     CHECK(parse_activation("relu", w) == Activation::Relu);
-    CHECK_THAT(message_of<InputError>([&] { parse_cell("LSTM", "cfg.toml: layers[0].cell"); }),
+    CHECK_THAT(test::message_of<InputError>([&] { parse_cell("LSTM", "cfg.toml: layers[0].cell"); }),
                Contains("cfg.toml: layers[0].cell: unknown cell type 'LSTM'") && Contains("rnn_tanh") &&
                    Contains("deep_transition"));
-    CHECK_THAT(message_of<InputError>([&] { parse_activation("sigmoid", w); }), Contains("'sigmoid'") && Contains("tanh, relu"));
+    CHECK_THAT(test::message_of<InputError>([&] { parse_activation("sigmoid", w); }), Contains("'sigmoid'") && Contains("tanh, relu"));
   }
 }
 
 TEST_CASE("model_io: broken model files are refused with the file and the object named", "[model_io]") {
-  TempDir tmp;
+  test::ScratchDir tmp("model_io");
   const std::string path = tmp / "model.h5";
   Model gru = build(4, {spec(CellType::Gru, 10), spec(CellType::Gru, 10)}, {4, 10}, {4, 10});
   write_model(gru, path, {});
@@ -331,20 +308,20 @@ TEST_CASE("model_io: broken model files are refused with the file and the object
     auto f = h5::File::open_rw(path);
     change(f);
   };
-  auto error = [&] { return message_of<InputError>([&] { read_model(path); }); };
+  auto error = [&] { return test::message_of<InputError>([&] { read_model(path); }); };
 
   SECTION("missing file") {
-    CHECK_THAT(message_of<InputError>([&] { read_model(tmp / "none.h5"); }),
+    CHECK_THAT(test::message_of<InputError>([&] { read_model(tmp / "none.h5"); }),
                Contains("cannot open '" + (tmp / "none.h5") + "': no such file"));
   }
   SECTION("not an HDF5 file") {
     { std::ofstream(tmp / "model.txt") << "weight_ih = [1, 2]\n"; }
-    CHECK_THAT(message_of<InputError>([&] { read_model(tmp / "model.txt"); }),
+    CHECK_THAT(test::message_of<InputError>([&] { read_model(tmp / "model.txt"); }),
                Contains("'" + (tmp / "model.txt") + "' is not an HDF5 file"));
   }
   SECTION("an HDF5 file that is not a model") {
     { h5::File::create(tmp / "other.h5").set_attr("x", 1LL); }
-    CHECK_THAT(message_of<InputError>([&] { read_model(tmp / "other.h5"); }),
+    CHECK_THAT(test::message_of<InputError>([&] { read_model(tmp / "other.h5"); }),
                Contains(tmp / "other.h5") && Contains("not a stackdyn model"));
   }
   SECTION("wrong format or version") {
@@ -423,18 +400,18 @@ TEST_CASE("model_io: broken model files are refused with the file and the object
   SECTION("an invalid model is not written") {
     Model bad = gru;
     bad.layers[0].fwd.b_ih(0) = std::numeric_limits<double>::quiet_NaN();
-    CHECK_THAT(message_of<InputError>([&] { write_model(bad, tmp / "bad.h5", {}); }), Contains("bias_ih holds NaN at (0,)"));
+    CHECK_THAT(test::message_of<InputError>([&] { write_model(bad, tmp / "bad.h5", {}); }), Contains("bias_ih holds NaN at (0,)"));
     CHECK_FALSE(fs::exists(tmp / "bad.h5"));
     CHECK_FALSE(fs::exists(tmp / "bad.h5.partial"));
   }
 }
 
 TEST_CASE("model_io: file_hash is FNV-1a 64 of the bytes", "[model_io]") {
-  TempDir tmp;
+  test::ScratchDir tmp("model_io");
   { std::ofstream(tmp / "empty"); }
   { std::ofstream(tmp / "a") << "a"; }
   // Reference values of the FNV-1a 64-bit hash (offset basis, and the string "a").
   CHECK(file_hash(tmp / "empty") == "fnv1a64:cbf29ce484222325");
   CHECK(file_hash(tmp / "a") == "fnv1a64:af63dc4c8601ec8c");
-  CHECK_THAT(message_of<InputError>([&] { file_hash(tmp / "missing"); }), Contains("no such file"));
+  CHECK_THAT(test::message_of<InputError>([&] { file_hash(tmp / "missing"); }), Contains("no such file"));
 }
