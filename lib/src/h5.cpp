@@ -545,10 +545,9 @@ long long Group::attr_int(const std::string& name) const {
   return attr_ints(a, where)[0];
 }
 
-double Group::attr_double(const std::string& name) const {
-  Lock l;
-  const std::string where = file_ + ": attribute " + in_quotes(name) + " of " + in_quotes(path_);
-  auto a = open_attr(id_.id(), name, where);
+namespace {
+double read_attr_double(hid_t loc, const std::string& name, const std::string& where) {
+  auto a = open_attr(loc, name, where);
   if (a.count != 1) throw InputError(where + ": expected one number, got " + std::to_string(a.count) + " values");
   if (a.cls == H5T_ENUM) return static_cast<double>(attr_ints(a, where)[0]);
   if (a.cls != H5T_INTEGER && a.cls != H5T_FLOAT)
@@ -556,6 +555,20 @@ double Group::attr_double(const std::string& name) const {
   double v = 0;
   in(H5Aread(a.attr.id(), H5T_NATIVE_DOUBLE, &v), "cannot read " + where);
   return v;
+}
+}  // namespace
+
+double Group::attr_double(const std::string& name) const {
+  Lock l;
+  return read_attr_double(id_.id(), name, file_ + ": attribute " + in_quotes(name) + " of " + in_quotes(path_));
+}
+
+double Group::dataset_attr_double(const std::string& dataset, const std::string& name, double fallback) const {
+  Lock l;
+  const std::string what = file_ + ": dataset " + in_quotes(full(dataset));
+  Handle d(in(H5Dopen2(id_.id(), dataset.c_str(), H5P_DEFAULT), "cannot open " + what));
+  if (H5Aexists(d.id(), name.c_str()) <= 0) return fallback;
+  return read_attr_double(d.id(), name, what + ": attribute " + in_quotes(name));
 }
 
 std::vector<long long> Group::attr_int_array(const std::string& name) const {

@@ -99,6 +99,8 @@ class Group {
   /// Any integer type, h5py's bool enum, or a float holding a whole number.
   long long attr_int(const std::string& name) const;
   double attr_double(const std::string& name) const;  ///< any integer or float
+  /// A numeric attribute of a dataset of this group, or `fallback` when it has none.
+  double dataset_attr_double(const std::string& dataset, const std::string& name, double fallback) const;
   /// A 1-D array (possibly empty) or a scalar of integers.
   std::vector<long long> attr_int_array(const std::string& name) const;
 
