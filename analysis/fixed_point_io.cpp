@@ -1,0 +1,313 @@
+// Options, inputs and result datasets of the fixed-point commands (see fixed_point_io.hpp).
+#include "fixed_point_io.hpp"
+
+#include "command_util.hpp"
+
+#include <stackdyn/error.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+
+namespace stackdyn::cli {
+
+using Eigen::MatrixXcd;
+using Eigen::VectorXcd;
+
+std::string format_double(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  std::string s(buf, r.ptr);
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";  // a TOML float, not an integer
+  return s;
+}
+
+void set_list(Config& cfg, const std::string& key, const std::optional<std::string>& value, const std::string& flag) {
+  if (!value) return;
+  const auto values = parse_list(*value, flag);
+  std::string text = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + format_double(values[i]);
+  cfg.set(key, text + "]");
+}
+
+void set_value(Config& cfg, const std::string& key, const std::optional<std::string>& value) {
+  if (value) cfg.set(key, *value);
+}
+
+void require_causal(const Model& model, const std::string& path) {
+  if (model.bidirectional)
+    throw InputError(path + ": the model is bidirectional, a sequence model rather than a causal dynamical "
+                            "system; fixed points need a unidirectional model");
+}
+
+FixedPointSearch search_from_config(const Config& cfg, const Model& model) {
+  FixedPointSearch s;
+  const std::string mode = cfg.get_string("mode", "discrete");
+  if (mode == "discrete")
+    s.view = TimeView::Discrete;
+  else if (mode == "continuous")
+    s.view = TimeView::Continuous;
+  else
+    throw cfg.error("mode", "expected discrete or continuous, got '" + mode + "'");
+  s.tau = cfg.get_double_list("tau", {1.0}, Range::positive());
+  if (s.tau.size() != 1 && s.tau.size() != static_cast<std::size_t>(model.num_layers()))
+    throw cfg.error("tau", "expected one value or one per layer (" + std::to_string(model.num_layers()) + "), got " +
+                               std::to_string(s.tau.size()));
+  for (double t : s.tau)
+    if (!std::isfinite(t)) throw cfg.error("tau", "expected finite values");
+  s.finder.method = parse_finder_method(cfg.get_string("method", "lm"), cfg.name() + ": key 'method'");
+  const int default_iters = s.finder.method == FinderMethod::Adam ? 5000 : 200;
+  s.finder.max_iters = static_cast<int>(cfg.get_int("max_iters", default_iters, Range::closed(1, 1e9)));
+  s.finder.q_tol = cfg.get_double("q_tol", 1e-12, Range::positive());
+  if (!std::isfinite(s.finder.q_tol)) throw cfg.error("q_tol", "expected a finite number > 0");
+  s.finder.step_tol = cfg.get_double("step_tol", 1e-14, Range::non_negative());
+  s.finder.threads = static_cast<int>(cfg.get_int("threads", 0, Range::closed(0, 4096)));
+  s.n_init = static_cast<int>(cfg.get_int("n_init", 256, Range::closed(1, 1e8)));
+  s.seed = static_cast<std::uint64_t>(cfg.get_int("seed", 0, Range::non_negative()));
+  s.noise = cfg.get_double("noise", 0.5, Range::non_negative());
+  s.unique.tol = cfg.get_double("unique_tol", 1e-3, Range::positive());
+  s.unique.outlier_distance_scale = cfg.get_double("outlier_scale", 0.0, Range::non_negative());
+  s.unique.include_slow = cfg.get_bool("include_slow", false);
+  s.eigen.method = parse_eigen_method(cfg.get_string("eig_method", "auto"), cfg.name() + ": key 'eig_method'");
+  s.eigen.which = cfg.has("which") ? parse_eigen_order(cfg.get_string("which"), cfg.name() + ": key 'which'")
+                                   : natural_order(s.view);
+  s.eigen.top_k = static_cast<int>(cfg.get_int("top_k", 20, Range::closed(1, 1e6)));
+  s.eigen.n_vectors = static_cast<int>(cfg.get_int("n_vectors", 3, Range::closed(0, 1e6)));
+  s.hierarchical = cfg.get_bool("hierarchical", false);
+  s.max_combinations = static_cast<int>(cfg.get_int("max_combinations", 256, Range::closed(1, 1e7)));
+  return s;
+}
+
+VectorXd input_from_config(const Config& cfg, const Model& model) {
+  const auto v = cfg.get_double_list("input_constant", std::vector<double>(static_cast<std::size_t>(model.input_size), 0.0));
+  if (v.size() != static_cast<std::size_t>(model.input_size))
+    throw cfg.error("input_constant", "expected " + std::to_string(model.input_size) +
+                                          " values (the model's input_size), got " + std::to_string(v.size()));
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) throw cfg.error("input_constant", "value " + std::to_string(i) + " is not finite");
+  return Eigen::Map<const VectorXd>(v.data(), static_cast<Eigen::Index>(v.size()));
+}
+
+MatrixXd read_states(const std::string& path, const Model& model, const std::string& dataset) {
+  const h5::File f = h5::File::open(path);
+  const h5::Array a = read_checked(f, dataset, {-1, model.state_dim()}, {"n", "state_dim"});
+  if (a.shape[0] == 0) throw InputError(path + ": dataset '" + dataset + "' is empty; expected at least one state");
+  return Eigen::Map<const MatrixXd>(a.data.data(), model.state_dim(), static_cast<Eigen::Index>(a.shape[0]));
+}
+
+namespace {
+
+using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMajorC = Eigen::Matrix<std::complex<double>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+const double nan = std::numeric_limits<double>::quiet_NaN();
+
+void write_rows(h5::Group& g, const std::string& name, const std::vector<VectorXd>& rows, std::size_t width,
+                const std::vector<std::string>& labels) {
+  std::vector<double> buf;
+  buf.reserve(rows.size() * width);
+  for (const auto& r : rows) buf.insert(buf.end(), r.data(), r.data() + r.size());
+  g.write(name, {rows.size(), width}, buf.data());
+  g.set_dim_labels(name, labels);
+}
+
+void write_ints(h5::Group& g, const std::string& name, const std::vector<long long>& v, const std::string& label) {
+  g.write_int(name, {v.size()}, v.data());
+  g.set_dim_labels(name, {label});
+}
+
+void write_doubles(h5::Group& g, const std::string& name, const std::vector<double>& v, const std::string& label) {
+  g.write(name, {v.size()}, v.data());
+  g.set_dim_labels(name, {label});
+}
+
+}  // namespace
+
+void write_view_description(h5::Group& root, const Model& model, const VectorXd& x, TimeView view,
+                            const std::vector<double>& tau) {
+  root.set_attr("mode", std::string(time_view_name(view)));
+  if (view == TimeView::Discrete) {
+    root.set_attr("units", std::string("steps (timescales and periods in steps of the discrete map)"));
+    root.set_attr("q_definition",
+                  std::string("q(s) = 1/2 |F(s, x*) - s|^2, one half of the sum of squares (as FixedPointFinder), "
+                              "F = one full step of the stack; eigenvalues of dF/ds, stable iff |lambda| < 1"));
+  } else {
+    root.set_attr("units", std::string("time units of tau (timescales -1/Re lambda, periods 2 pi/|Im lambda|)"));
+    root.set_attr("q_definition",
+                  std::string("q(s) = 1/2 |f(s, x*)|^2, one half of the sum of squares, f = T^{-1}(G(s, x*) - s), "
+                              "T = diag(tau_l); eigenvalues of df/ds, stable iff Re lambda < 0"));
+  }
+  write_state_layout(root, model);
+  root.write("input_constant", x);
+  root.set_dim_labels("input_constant", {"input"});
+  std::vector<double> t = tau;
+  if (t.size() == 1) t.assign(static_cast<std::size_t>(model.num_layers()), t.front());
+  write_doubles(root, "tau", t, "layer");
+}
+
+void write_spectra(h5::Group& g, const std::vector<Spectrum>& spectra, const FixedPointSystem& sys,
+                   const EigenOptions& eo) {
+  const std::size_t K = spectra.size(), N = static_cast<std::size_t>(sys.dim());
+  bool complete = true;
+  std::size_t M = 0, V = 0;
+  for (const auto& sp : spectra) {
+    complete = complete && sp.complete;
+    M = std::max(M, static_cast<std::size_t>(sp.eigenvalues.size()));
+    V = std::max(V, static_cast<std::size_t>(sp.right.cols()));
+  }
+  if (K == 0) M = complete && eo.method != EigenMethod::Spectra ? N : static_cast<std::size_t>(eo.top_k);
+  const std::complex<double> cnan(nan, nan);
+  std::vector<std::complex<double>> lam(K * M, cnan), right(K * V * N, cnan), left(K * V * N, cnan);
+  std::vector<double> ts(K * M, nan), per(K * M, nan);
+  std::vector<long long> nu(K), conv(K);
+  for (std::size_t k = 0; k < K; ++k) {
+    const auto& sp = spectra[k];
+    for (Eigen::Index i = 0; i < sp.eigenvalues.size(); ++i) {
+      lam[k * M + static_cast<std::size_t>(i)] = sp.eigenvalues[i];
+      ts[k * M + static_cast<std::size_t>(i)] = sp.timescales[i];
+      per[k * M + static_cast<std::size_t>(i)] = sp.periods[i];
+    }
+    for (Eigen::Index j = 0; j < sp.right.cols(); ++j)
+      for (std::size_t n = 0; n < N; ++n) {
+        right[(k * V + static_cast<std::size_t>(j)) * N + n] = sp.right(static_cast<Eigen::Index>(n), j);
+        left[(k * V + static_cast<std::size_t>(j)) * N + n] = sp.left(static_cast<Eigen::Index>(n), j);
+      }
+    nu[k] = sp.n_unstable;
+    conv[k] = sp.complete ? sp.eigenvalues.size() : sp.converged;
+  }
+  g.write_complex("eigenvalues", {K, M}, lam.data());
+  g.set_dim_labels("eigenvalues", {"point", complete ? "eigenvalue" : "top_k"});
+  g.set_attr("eigenvalues_complete", complete ? 1 : 0);
+  g.set_attr("eigenvalue_order", std::string("largest first by ") + std::string(eigen_order_name(eo.which)) +
+                                     (eo.which == EigenOrder::LargestMagnitude ? " |lambda|" : " Re lambda"));
+  g.set_attr("eigen_method", std::string(eigen_method_name(spectra.empty() ? eo.method : spectra.front().method)));
+  g.write("timescales", {K, M}, ts.data());
+  g.set_dim_labels("timescales", {"point", "eigenvalue"});
+  g.write("periods", {K, M}, per.data());
+  g.set_dim_labels("periods", {"point", "eigenvalue"});
+  write_ints(g, "n_unstable", nu, "point");
+  g.set_attr("n_unstable_definition",
+             std::string(sys.view() == TimeView::Discrete ? "number of eigenvalues with |lambda| > 1"
+                                                          : "number of eigenvalues with Re lambda > 0") +
+                 (complete ? "" : " among the top k (a lower bound)"));
+  write_ints(g, "n_eigenvalues_converged", conv, "point");
+  g.write_complex("right_eigenvectors", {K, V, N}, right.data());
+  g.set_dim_labels("right_eigenvectors", {"point", "mode", "state"});
+  g.write_complex("left_eigenvectors", {K, V, N}, left.data());
+  g.set_dim_labels("left_eigenvectors", {"point", "mode", "state"});
+  g.set_attr("eigenvector_convention",
+             std::string("mode j of point k: J v = lambda_j v with |v| = 1; left w: w^T J = lambda_j w^T, "
+                         "w^T v = 1 (no conjugation); NaN where not computed"));
+  // Per-layer blocks in both readings, related by lambda_c = (lambda_d - 1) / tau_l.
+  const bool have_blocks = !spectra.empty() && !spectra.front().block_eigenvalues.empty();
+  if (!have_blocks && K > 0) return;
+  h5::Group bd = g.create_group("block_eigenvalues_discrete"), bc = g.create_group("block_eigenvalues_continuous");
+  g.set_attr("block_eigenvalues",
+             std::string("eigenvalues of each layer's diagonal block A_ll (discrete) and (A_ll - I)/tau_l "
+                         "(continuous); their union is the whole spectrum (block lower-triangular Jacobian)"));
+  for (int l = 0; l < sys.stack().num_layers(); ++l) {
+    const std::size_t n = static_cast<std::size_t>(sys.stack().slices()[static_cast<std::size_t>(l)].size);
+    std::vector<std::complex<double>> d(K * n), c(K * n);
+    for (std::size_t k = 0; k < K; ++k) {
+      const auto& b = spectra[k].block_eigenvalues[static_cast<std::size_t>(l)];
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto mu = b[static_cast<Eigen::Index>(i)];
+        d[k * n + i] = sys.view() == TimeView::Discrete ? mu : discrete_from_continuous(mu, sys.tau(l));
+        c[k * n + i] = sys.view() == TimeView::Continuous ? mu : continuous_from_discrete(mu, sys.tau(l));
+      }
+    }
+    const std::string name = "layer_" + std::to_string(l);
+    bd.write_complex(name, {K, n}, d.data());
+    bc.write_complex(name, {K, n}, c.data());
+  }
+}
+
+void write_fixed_point_report(h5::Group& root, const Model& model, const VectorXd& x, const FixedPointSearch& s,
+                              const FixedPointReport& rep) {
+  write_view_description(root, model, x, s.view, s.tau);
+  root.set_attr("method", std::string(finder_method_name(s.finder.method)));
+  root.set_attr("q_tol", s.finder.q_tol);
+  root.set_attr("max_iters", static_cast<long long>(s.finder.max_iters));
+  root.set_attr("n_starts", static_cast<long long>(rep.starts.cols()));
+  root.set_attr("n_converged", static_cast<long long>(rep.n_converged));
+  root.set_attr("best_q", rep.best_q);
+  root.set_attr("unique_tol", s.unique.tol);
+  root.set_attr("outliers_removed", static_cast<long long>(rep.outliers_removed));
+  root.set_attr("summary", summarise(rep, 1000));
+  const std::size_t N = static_cast<std::size_t>(model.state_dim()), K = rep.points.size();
+
+  h5::Group fp = root.create_group("fixed_points");
+  std::vector<VectorXd> states;
+  std::vector<double> q;
+  std::vector<long long> counts;
+  for (const auto& p : rep.points) {
+    states.push_back(p.state);
+    q.push_back(p.q);
+    counts.push_back(p.count);
+  }
+  write_rows(fp, "states", states, N, {"point", "state"});
+  write_doubles(fp, "q", q, "point");
+  write_ints(fp, "counts", counts, "point");
+  fp.set_attr("counts_definition", std::string("number of starts (hierarchical: of layer-top starts) that reached the point"));
+  fp.set_attr("n_points", static_cast<long long>(K));
+  const FixedPointSystem sys(model, x, s.view, s.tau);
+  write_spectra(fp, rep.spectra, sys, s.eigen);
+
+  h5::Group st = root.create_group("starts");
+  std::vector<VectorXd> init, fin;
+  std::vector<double> sq;
+  std::vector<long long> iters, status, point;
+  for (Eigen::Index j = 0; j < rep.starts.cols(); ++j) init.push_back(rep.starts.col(j));
+  for (std::size_t i = 0; i < rep.runs.size(); ++i) {
+    fin.push_back(rep.runs[i].state);
+    sq.push_back(rep.runs[i].q);
+    iters.push_back(rep.runs[i].iterations);
+    status.push_back(static_cast<long long>(rep.runs[i].status));
+    point.push_back(rep.start_point[i]);
+  }
+  write_rows(st, "initial", init, N, {"start", "state"});
+  if (!rep.hierarchy) {
+    write_rows(st, "final", fin, N, {"start", "state"});
+    write_doubles(st, "q", sq, "start");
+    write_ints(st, "iterations", iters, "start");
+    write_ints(st, "status", status, "start");
+    st.set_attr("status_names", std::string("0 converged (q < q_tol), 1 slow_point (stalled with q >= q_tol: a local "
+                                            "minimum of q), 2 diverged, 3 cap_reached"));
+    write_ints(st, "point", point, "start");
+    st.set_attr("point_definition", std::string("index into fixed_points of the point reached, -1 for none"));
+  }
+  if (rep.hierarchy) {
+    h5::Group hg = root.create_group("hierarchy");
+    hg.set_attr("capped", rep.hierarchy->capped ? 1 : 0);
+    hg.set_attr("max_combinations", static_cast<long long>(s.max_combinations));
+    hg.set_attr("description", std::string("layer l's points for each point of the layers below; parent indexes the "
+                                           "rows of layer l-1; leaves give the full fixed points"));
+    for (int l = 0; l < model.num_layers(); ++l) {
+      std::vector<VectorXd> ls;
+      std::vector<long long> parent, cnt;
+      std::vector<double> ql;
+      std::vector<long long> row_of(rep.hierarchy->nodes.size(), -1);
+      long long rows_below = 0;
+      for (std::size_t i = 0; i < rep.hierarchy->nodes.size(); ++i) {
+        const auto& nd = rep.hierarchy->nodes[i];
+        if (nd.layer == l - 1) row_of[i] = rows_below++;
+      }
+      for (const auto& nd : rep.hierarchy->nodes) {
+        if (nd.layer != l) continue;
+        ls.push_back(nd.layer_state);
+        parent.push_back(nd.parent < 0 ? -1 : row_of[static_cast<std::size_t>(nd.parent)]);
+        cnt.push_back(nd.count);
+        ql.push_back(nd.q_layer);
+      }
+      h5::Group lg = hg.create_group("layer_" + std::to_string(l));
+      write_rows(lg, "states", ls, static_cast<std::size_t>(model.state_slices()[static_cast<std::size_t>(l)].size),
+                 {"node", "layer_state"});
+      write_ints(lg, "parent", parent, "node");
+      write_ints(lg, "counts", cnt, "node");
+      write_doubles(lg, "q", ql, "node");
+    }
+  }
+}
+
+}  // namespace stackdyn::cli

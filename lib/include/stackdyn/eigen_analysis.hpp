@@ -1,0 +1,102 @@
+// Linearisation of a stack at a state (DESIGN.md sections 3, 4): eigenvalues of the
+// Jacobian of the dynamics, right and left eigenvectors of the top modes, the number of
+// unstable directions, timescales and periods.
+//
+//   | method  | how                                                                      |
+//   |---------|--------------------------------------------------------------------------|
+//   | full    | Eigen::EigenSolver on the dense Jacobian; left vectors are the rows of   |
+//   |         | V^{-1}                                                                   |
+//   | block   | the Jacobian is block lower-triangular in layers, so its spectrum is the |
+//   |         | union of the diagonal blocks' spectra: O(sum n_l^3) instead of          |
+//   |         | O((sum n_l)^3); eigenvalues only                                         |
+//   | spectra | Spectra::GenEigsSolver, matrix-free through Jacobian-vector products:    |
+//   |         | the top k by magnitude or real part (left vectors through the            |
+//   |         | vector-Jacobian product)                                                 |
+//
+// Conventions: right v with J v = lambda v, |v|_2 = 1; left w with w^T J = lambda w^T,
+// w^T v = 1 (no conjugation), so that w^T ds is the coordinate of a perturbation ds on the
+// mode. Eigenvalues are sorted by `which`, ties broken by imaginary part (descending).
+#pragma once
+#include <stackdyn/fixed_points.hpp>
+
+#include <string_view>
+#include <vector>
+
+namespace stackdyn {
+
+enum class EigenMethod { Auto, Full, Block, Spectra };
+std::string_view eigen_method_name(EigenMethod m);  ///< auto, full, block, spectra
+EigenMethod parse_eigen_method(std::string_view name, std::string_view where);
+
+enum class EigenOrder { LargestMagnitude, LargestReal };
+std::string_view eigen_order_name(EigenOrder w);  ///< "magnitude", "real"
+EigenOrder parse_eigen_order(std::string_view name, std::string_view where);
+/// The natural order of a view: |lambda| for the discrete map, Re lambda for the flow.
+inline EigenOrder natural_order(TimeView v) {
+  return v == TimeView::Discrete ? EigenOrder::LargestMagnitude : EigenOrder::LargestReal;
+}
+
+struct EigenOptions {
+  EigenMethod method = EigenMethod::Auto;
+  EigenOrder which = EigenOrder::LargestMagnitude;
+  int top_k = 20;            ///< eigenvalues kept by spectra (and by auto beyond full_limit)
+  int n_vectors = 3;         ///< top modes whose right and left eigenvectors are computed
+  int full_limit = 1000;     ///< auto: full solve up to this state_dim, spectra beyond
+  bool block_spectra = true; ///< also compute each layer's block spectrum
+  double spectra_tol = 1e-10;
+  int spectra_max_iters = 1000;
+};
+
+struct Spectrum {
+  EigenMethod method = EigenMethod::Full;
+  Eigen::VectorXcd eigenvalues;  ///< sorted by `which`; all of them, or the top k
+  bool complete = true;          ///< false when only the top k were computed
+  Eigen::MatrixXcd right, left;  ///< columns: the first n_vectors modes
+  /// Discrete: |lambda| > 1 + 1e-12; continuous: Re lambda > 1e-12. A lower bound when
+  /// the spectrum is not complete and every computed eigenvalue was unstable.
+  int n_unstable = 0;
+  /// Per eigenvalue (DESIGN.md 4). Discrete (steps): tau = -1/ln|lambda|, period 2 pi/|arg lambda|.
+  /// Continuous (time units): tau = -1/Re lambda, period 2 pi/|Im lambda|. +inf where the
+  /// formula divides by zero (no decay, no rotation); negative tau = growth.
+  Eigen::VectorXd timescales, periods;
+  /// Each layer's diagonal block of J_dyn, its eigenvalues sorted by `which`.
+  std::vector<Eigen::VectorXcd> block_eigenvalues;
+  /// Spectra only: converged eigenvalues out of the k requested.
+  int converged = 0;
+};
+
+/// The analysis of J_dyn at state s (any state, not only a fixed point).
+Spectrum analyse_spectrum(const FixedPointSystem& sys, const Eigen::Ref<const VectorXd>& s, const EigenOptions& o);
+
+/// Sorts eigenvalues (and, if given, the matching columns) by `which`, largest first.
+std::vector<int> eigen_order(const Eigen::VectorXcd& lambda, EigenOrder which);
+/// n_unstable for eigenvalues of a view.
+int count_unstable(const Eigen::VectorXcd& lambda, TimeView view);
+/// Timescales and periods of eigenvalues of a view (DESIGN.md 4).
+void timescales(const Eigen::VectorXcd& lambda, TimeView view, Eigen::VectorXd& tau, Eigen::VectorXd& period);
+/// The continuous reading of a discrete block eigenvalue: (lambda - 1) / tau_l, and back.
+inline std::complex<double> continuous_from_discrete(std::complex<double> lambda, double tau) {
+  return (lambda - 1.0) / tau;
+}
+inline std::complex<double> discrete_from_continuous(std::complex<double> lambda, double tau) {
+  return 1.0 + tau * lambda;
+}
+
+/// Matrix operations (Spectra's concept: rows(), cols(), perform_op(x_in, y_out)) for J_dyn
+/// and its transpose at a linearisation, through jvp / vjp.
+class JacobianOp {
+ public:
+  using Scalar = double;
+  JacobianOp(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, bool transpose)
+      : sys_(&sys), lin_(&lin), transpose_(transpose) {}
+  Eigen::Index rows() const { return sys_->dim(); }
+  Eigen::Index cols() const { return sys_->dim(); }
+  void perform_op(const double* x_in, double* y_out) const;
+
+ private:
+  const FixedPointSystem* sys_;
+  const FixedPointSystem::Linearization* lin_;
+  bool transpose_;
+};
+
+}  // namespace stackdyn

@@ -1,0 +1,183 @@
+// `stackdyn fixed-points` and `stackdyn spectrum` end to end: the datasets of issue 4 item 5,
+// and bad input (one line, exit 2, no output file).
+#include "cli_helpers.hpp"
+#include "fixed_point_models.hpp"
+#include "random_model.hpp"
+
+#include <catch2/catch.hpp>
+#include <stackdyn/h5.hpp>
+#include <stackdyn/model_io.hpp>
+
+#include <fstream>
+
+using namespace stackdyn;
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct Fixture {
+  test::ScratchDir dir{"fixed_points_cli"};
+  std::string model = dir / "model.h5";
+  std::string out = dir / "fp.h5";
+  Fixture() {
+    // layer 1: two bistable units (9 points); layer 2: a weakly driven GRU
+    Model m;
+    m.input_size = 2;
+    m.layers.push_back(test::vanilla_layer(CellType::RnnTanh, 2.0 * MatrixXd::Identity(2, 2),
+                                           0.1 * MatrixXd::Identity(2, 2), VectorXd::Zero(2)));
+    std::mt19937_64 g(3);
+    LayerSpec gru;
+    gru.cell = CellType::Gru;
+    gru.hidden_size = 3;
+    gru.fwd = test::random_params(g, gru, 2, 0.3);
+    m.layers.push_back(gru);
+    m.validate("fixture");
+    write_model(m, model, Provenance{});
+  }
+  test::CliResult run(std::vector<std::string> extra) const {
+    std::vector<std::string> args = {"fixed-points", model, "-o", out, "--n-init", "200", "--seed", "3"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_cli(args);
+  }
+};
+
+void write_states(const std::string& path, std::size_t n, std::size_t width, double fill = 0.1) {
+  h5::File f = h5::File::create(path);
+  std::vector<double> d(n * width, fill);
+  for (std::size_t i = 0; i < d.size(); ++i) d[i] = fill * static_cast<double>(i % 7) - 0.3;
+  f.write("states", {n, width}, d.data());
+}
+
+}  // namespace
+
+TEST_CASE("fixed-points writes the datasets of the issue", "[fixed-points][cli]") {
+  Fixture fx;
+  const auto r = fx.run({"--input-constant", "0,0", "--q-tol", "1e-12", "--max-iters", "100", "--method", "lm"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Contains("9 fixed points"));
+  const h5::File f = h5::File::open(fx.out);
+  const h5::Shape s = f.shape("fixed_points/states");
+  REQUIRE(s == h5::Shape{9, 5});
+  CHECK(f.shape("fixed_points/q") == h5::Shape{9});
+  CHECK(f.shape("fixed_points/n_unstable") == h5::Shape{9});
+  CHECK(f.shape("fixed_points/eigenvalues") == h5::Shape{9, 5});
+  CHECK(f.shape("starts/status") == h5::Shape{200});
+  CHECK(f.shape("starts/final") == h5::Shape{200, 5});
+  CHECK(f.attr_string("q_definition").find("1/2 |F(s, x*) - s|^2") != std::string::npos);
+  CHECK(f.attr_string("units").find("steps") == 0);
+  CHECK(f.has("state_slices"));
+  CHECK(f.attr_string("producer").find("stackdyn") == 0);
+  // the stable ones: layer 1 on its outer branches (4) and a stable GRU
+  const auto nu = f.read_int("fixed_points/n_unstable");
+  CHECK(std::count(nu.begin(), nu.end(), 0LL) == 4);
+  const auto eig = f.read_complex("fixed_points/eigenvalues");
+  const auto q = f.read("fixed_points/q");
+  for (double v : q.data) CHECK(v < 1e-12);
+  for (std::size_t k = 0; k < 9; ++k) {
+    int unstable = 0;
+    for (std::size_t i = 0; i < 5; ++i) unstable += std::abs(eig.data[k * 5 + i]) > 1 + 1e-12;
+    CHECK(unstable == nu[k]);
+  }
+
+  SECTION("the same points from given initial states, in the continuous view, hierarchically") {
+    // the final states of the first run as the starts of a second
+    const auto fin = f.read("starts/final");
+    const std::string starts = fx.dir / "starts.h5";
+    {
+      h5::File g = h5::File::create(starts);
+      g.write("states", fin.shape, fin.data.data());
+    }
+    const std::string out2 = fx.dir / "fp2.h5";
+    const auto r2 = test::run_cli({"fixed-points", fx.model, "-o", out2, "--initial-states", starts, "--mode",
+                                   "continuous", "--tau", "2,5", "--hierarchical"});
+    INFO(r2.err);
+    REQUIRE(r2.code == 0);
+    const h5::File f2 = h5::File::open(out2);
+    CHECK(f2.shape("fixed_points/states") == h5::Shape{9, 5});
+    CHECK(f2.has("hierarchy/layer_1/parent"));
+    auto nu2 = f2.read_int("fixed_points/n_unstable"), nu1 = nu;
+    std::sort(nu1.begin(), nu1.end());
+    std::sort(nu2.begin(), nu2.end());
+    CHECK(nu2 == nu1);
+  }
+  SECTION("spectrum at the fixed points") {
+    const std::string out2 = fx.dir / "spec.h5";
+    const auto r2 = test::run_cli({"spectrum", fx.model, fx.out, "-o", out2, "--eig-method", "block"});
+    INFO(r2.err);
+    REQUIRE(r2.code == 0);
+    const h5::File f2 = h5::File::open(out2);
+    CHECK(f2.read_int("n_unstable") == nu);
+    CHECK(f2.shape("eigenvalues") == h5::Shape{9, 5});
+  }
+}
+
+TEST_CASE("a search in which no start converges is reported, not an error", "[fixed-points][cli]") {
+  Fixture fx;
+  const auto r = fx.run({"--max-iters", "1", "--q-tol", "1e-30"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Contains("no start converged"));
+  CHECK_THAT(r.out, Contains("best q"));
+  const h5::File f = h5::File::open(fx.out);
+  CHECK(f.shape("fixed_points/states") == h5::Shape{0, 5});
+}
+
+TEST_CASE("fixed-points: bad input gives one clear line and no output", "[fixed-points][cli][errors]") {
+  Fixture fx;
+  SECTION("constant input of the wrong width") {
+    test::expect_clean_failure(fx.run({"--input-constant", "0.1,0.2,0.3"}), fx.out, {"input_constant", "expected 2"});
+  }
+  SECTION("non-finite constant input") {
+    test::expect_clean_failure(fx.run({"--input-constant", "0.1,nan"}), fx.out, {"--input-constant", "finite"});
+  }
+  SECTION("q-tol <= 0") {
+    test::expect_clean_failure(fx.run({"--q-tol", "0"}), fx.out, {"q_tol"});
+    test::expect_clean_failure(fx.run({"--q-tol", "-1e-9"}), fx.out, {"q_tol"});
+  }
+  SECTION("unknown method") { test::expect_clean_failure(fx.run({"--method", "newton"}), fx.out, {"newton", "lm"}); }
+  SECTION("unknown mode") { test::expect_clean_failure(fx.run({"--mode", "sometimes"}), fx.out, {"mode", "discrete"}); }
+  SECTION("a bidirectional model") {
+    const Model m = test::random_model(2, {{CellType::Gru, 3}}, 1, 0.5, true);
+    write_model(m, fx.model, Provenance{});
+    test::expect_clean_failure(fx.run({}), fx.out, {"model.h5", "bidirectional"});
+  }
+  SECTION("initial states of the wrong width") {
+    const std::string st = fx.dir / "starts.h5";
+    write_states(st, 4, 6);
+    test::expect_clean_failure(fx.run({"--initial-states", st}), fx.out, {"starts.h5", "states", "state_dim = 5"});
+  }
+  SECTION("non-finite initial states") {
+    const std::string st = fx.dir / "starts.h5";
+    {
+      h5::File g = h5::File::create(st);
+      std::vector<double> d(20, 0.1);
+      d[7] = std::numeric_limits<double>::infinity();
+      g.write("states", {4, 5}, d.data());
+    }
+    test::expect_clean_failure(fx.run({"--initial-states", st}), fx.out, {"starts.h5", "Inf", "(1, 2)"});
+  }
+  SECTION("an unknown key in the configuration file") {
+    const std::string cfg = fx.dir / "fp.toml";
+    std::ofstream(cfg) << "q_tol = 1e-10\nn_inti = 5\n";
+    test::expect_clean_failure(test::run_cli({"fixed-points", fx.model, cfg, "-o", fx.out}), fx.out,
+                          {"fp.toml", "n_inti"});
+  }
+  SECTION("tau of the wrong length or <= 0") {
+    test::expect_clean_failure(fx.run({"--mode", "continuous", "--tau", "1,2,3"}), fx.out, {"tau", "one per layer"});
+    test::expect_clean_failure(fx.run({"--mode", "continuous", "--tau", "0"}), fx.out, {"tau"});
+  }
+}
+
+TEST_CASE("spectrum: bad input gives one clear line and no output", "[fixed-points][cli][errors]") {
+  Fixture fx;
+  const std::string st = fx.dir / "states.h5";
+  write_states(st, 3, 4);
+  test::expect_clean_failure(test::run_cli({"spectrum", fx.model, st, "-o", fx.out}), fx.out,
+                        {"states.h5", "state_dim = 5"});
+  write_states(st, 3, 5);
+  test::expect_clean_failure(test::run_cli({"spectrum", fx.model, st, "-o", fx.out, "--which", "smallest"}), fx.out,
+                        {"which", "magnitude"});
+}
