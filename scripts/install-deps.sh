@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs stackdyn's build and test dependencies from Debian 12's packages (nothing else).
 #   scripts/install-deps.sh          build dependencies only
-#   scripts/install-deps.sh --test   also python3-torch/h5py/scipy for the end-to-end tests
+#   scripts/install-deps.sh --test   also python3-torch/h5py/scipy for the end-to-end tests, OpenMPI
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libboost-dev libeigen3-dev libspectra-dev libhdf5-dev
       catch2 libcli11-dev libtomlplusplus-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(python3 python3-numpy python3-h5py python3-torch python3-scipy)
+  pkgs+=(python3 python3-numpy python3-h5py python3-torch python3-scipy
+        libopenmpi-dev openmpi-bin)  # MPI is optional for the build; CI tests `mpirun -n 2 stackdyn sweep`
 fi
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi

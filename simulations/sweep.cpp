@@ -1,0 +1,401 @@
+// `stackdyn sweep SWEEP.toml -o OUT.h5`: many simulations over a grid (or a list) of
+// configuration keys, in threads and, under mpirun, in several processes, merged into one
+// file with a leading `run` dimension and a table of each run's parameters.
+//
+// Each run is written atomically to OUT.runs/run_NNNNNN.h5 as it completes; a rerun of the
+// same command skips the runs found there (after checking that they belong to this sweep),
+// so an interrupted sweep resumes. When every run is done, one process merges them into
+// OUT (written as OUT.partial and renamed) and removes OUT.runs. See docs/simulation.md.
+#include "cli.hpp"
+#include "command_util.hpp"
+
+#include <stackdyn/error.hpp>
+#include <stackdyn/init.hpp>
+#include <stackdyn/model_io.hpp>
+#include <stackdyn/parallel.hpp>
+#include <stackdyn/simulation.hpp>
+
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+#include <ostream>
+#include <sstream>
+
+#ifdef STACKDYN_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace stackdyn::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SweepOptions {
+  std::string sweep, output;
+  int threads = -1;
+  std::vector<std::string> sets;
+};
+
+using Assignment = std::pair<std::string, std::string>;  // key, value as TOML text
+
+struct Plan {
+  std::string model_file, model_toml;
+  std::string simulate_toml;  // the [simulate] table as a TOML document
+  std::vector<std::string> keys;  // parameter names, in table order
+  std::vector<std::vector<Assignment>> runs;
+  int threads = 0;
+};
+
+// A value as TOML text for Config::set and for the run table: shortest round-trip floats.
+std::string node_text(const toml::node& n) {
+  if (const auto* v = n.as_string()) {
+    std::string q = "\"";
+    for (char c : v->get()) q += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+    return q + "\"";
+  }
+  if (const auto* v = n.as_integer()) return std::to_string(v->get());
+  if (const auto* v = n.as_floating_point()) {
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v->get());
+    std::string t(buf, r.ptr);
+    if (t.find_first_of(".eEn") == std::string::npos) t += ".0";  // keep it a float
+    return t;
+  }
+  if (const auto* v = n.as_boolean()) return v->get() ? "true" : "false";
+  std::ostringstream os;
+  n.visit([&](const auto& x) { os << x; });
+  return os.str();
+}
+
+Plan make_plan(const std::string& path, const std::vector<std::string>& sets) {
+  toml::table doc;
+  try {
+    doc = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream m;
+    m << path << ":" << e.source().begin.line << ":" << e.source().begin.column << ": invalid TOML: " << e.description();
+    throw InputError(m.str());
+  }
+  for (auto&& [k, v] : doc) {
+    const std::string key(k.str());
+    if (key != "model_file" && key != "model_toml" && key != "threads" && key != "simulate" && key != "grid" &&
+        key != "runs")
+      throw InputError(path + ": unknown key '" + key +
+                       "' (expected one of: model_file, model_toml, threads, simulate, grid, runs)");
+  }
+  Plan p;
+  p.model_file = doc["model_file"].value_or(std::string());
+  p.model_toml = doc["model_toml"].value_or(std::string());
+  if (p.model_file.empty() == p.model_toml.empty())
+    throw InputError(path + ": give exactly one of 'model_file' (an HDF5 model) and 'model_toml' (an init description)");
+  p.threads = static_cast<int>(doc["threads"].value_or(0LL));
+  if (p.threads < 0) throw InputError(path + ": key 'threads': expected an integer >= 0 (0 = all cores)");
+  std::ostringstream sim;
+  if (const auto* t = doc["simulate"].as_table()) sim << *t;
+  p.simulate_toml = sim.str();
+  // Overrides of the base simulation, as `stackdyn simulate --set` takes them.
+  Config probe = Config::from_string(p.simulate_toml, path + " [simulate]");
+  for (const auto& a : sets) probe.set_assignment(a);
+  p.simulate_toml = probe.to_toml();
+
+  const auto* grid = doc["grid"].as_table();
+  const auto* list = doc["runs"].as_array();
+  if (static_cast<bool>(grid) == static_cast<bool>(list))
+    throw InputError(path + ": give exactly one of [grid] (a table of key = [values]) and [[runs]] (a list of tables)");
+  if (grid) {
+    std::vector<std::vector<std::string>> values;
+    for (auto&& [k, v] : *grid) {
+      const auto* arr = v.as_array();
+      if (!arr || arr->empty())
+        throw InputError(path + ": grid key '" + std::string(k.str()) + "': expected a non-empty array of values");
+      p.keys.emplace_back(k.str());
+      values.emplace_back();
+      for (const auto& e : *arr) values.back().push_back(node_text(e));
+    }
+    std::size_t n = 1;
+    for (const auto& v : values) n *= v.size();
+    for (std::size_t r = 0; r < n; ++r) {  // C order: the last key varies fastest
+      std::vector<Assignment> run(values.size());
+      std::size_t rest = r;
+      for (std::size_t k = values.size(); k-- > 0;) {
+        run[k] = {p.keys[k], values[k][rest % values[k].size()]};
+        rest /= values[k].size();
+      }
+      p.runs.push_back(run);
+    }
+  } else {
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const auto* t = list->get(i)->as_table();
+      if (!t) throw InputError(path + ": runs[" + std::to_string(i) + "]: expected a table of key = value");
+      std::vector<Assignment> run;
+      for (auto&& [k, v] : *t) {
+        run.emplace_back(std::string(k.str()), node_text(v));
+        if (std::find(p.keys.begin(), p.keys.end(), run.back().first) == p.keys.end()) p.keys.push_back(run.back().first);
+      }
+      p.runs.push_back(run);
+    }
+  }
+  if (p.runs.empty()) throw InputError(path + ": the sweep has no runs");
+  return p;
+}
+
+// The model and simulation configuration of one run: keys `model_file`, `model.<key>`
+// (an override of the init description) or a simulation key.
+struct RunSetup {
+  Model model;
+  std::string model_path;
+  Config sim;
+};
+
+RunSetup setup_run(const Plan& p, const std::vector<Assignment>& run, const std::string& where) {
+  RunSetup s;
+  s.model_path = p.model_file;
+  s.sim = Config::from_string(p.simulate_toml, where);
+  std::optional<Config> mc;
+  if (!p.model_toml.empty()) mc = Config::from_file(p.model_toml);
+  for (const auto& [key, value] : run) {
+    if (key == "model_file") {
+      Config tmp = Config::from_string("v = " + value, where);
+      s.model_path = tmp.get_string("v");
+    } else if (key.rfind("model.", 0) == 0) {
+      if (!mc) throw InputError(where + ": key '" + key + "' changes the model description, which needs 'model_toml'");
+      mc->set(key.substr(6), value);
+    } else {
+      s.sim.set(key, value);
+    }
+  }
+  s.model = mc ? model_from_config(*mc) : read_model(s.model_path);
+  return s;
+}
+
+std::string run_file(const std::string& dir, std::size_t i) {
+  char name[32];
+  std::snprintf(name, sizeof name, "run_%06zu.h5", i);
+  return (fs::path(dir) / name).string();
+}
+
+std::string run_description(const std::vector<Assignment>& run) {
+  std::string d;
+  for (const auto& [k, v] : run) d += (d.empty() ? "" : ", ") + k + " = " + v;
+  return d;
+}
+
+// Runs one simulation into its own file; a divergence is kept as that run's result.
+void execute_run(const Plan& p, std::size_t i, const std::string& dir, const std::string& command_line) {
+  const std::string where = "run " + std::to_string(i) + " (" + run_description(p.runs[i]) + ")";
+  RunSetup s = setup_run(p, p.runs[i], where);
+  const SimulationConfig sc = simulation_config(s.sim, s.model);
+  h5::AtomicOutput out(run_file(dir, i));
+  h5::File& f = out.file();
+  Provenance prov;
+  prov.command_line = command_line;
+  prov.config_toml = s.sim.to_toml();
+  prov.seed = sc.seed;
+  prov.model_path = s.model_path;
+  if (!s.model_path.empty()) prov.model_hash = file_hash(s.model_path);
+  write_provenance(f, prov);
+  f.set_attr("run", static_cast<long long>(i));
+  f.set_attr("run_parameters", run_description(p.runs[i]));
+  try {
+    simulate(s.model, sc, f);
+  } catch (const DivergenceError&) {
+    // status = "diverged" is in the file; the sweep goes on
+  }
+  out.commit();
+}
+
+bool run_done(const Plan& p, std::size_t i, const std::string& dir) {
+  const std::string path = run_file(dir, i);
+  if (!fs::exists(path)) return false;
+  const h5::File f = h5::File::open(path);
+  if (!f.has_attr("run_parameters") || f.attr_string("run_parameters") != run_description(p.runs[i]))
+    throw InputError(path + ": holds a run of another sweep (parameters '" +
+                     (f.has_attr("run_parameters") ? f.attr_string("run_parameters") : std::string()) +
+                     "', expected '" + run_description(p.runs[i]) + "'); remove " + dir + " to start afresh");
+  return true;
+}
+
+double number_or_nan(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  return end && *end == '\0' && end != text.c_str() ? v : std::numeric_limits<double>::quiet_NaN();
+}
+
+// One file: states (run, batch, n_out, state_dim), time, the parameter table, statistics.
+void merge(const Plan& p, const std::string& dir, const std::string& output, const Context& ctx,
+           const std::string& sweep_path) {
+  const std::size_t R = p.runs.size();
+  h5::Shape shape;  // (batch, n_out, state_dim) of a complete run
+  std::vector<double> time;
+  for (std::size_t i = 0; i < R && shape.empty(); ++i) {
+    const h5::File f = h5::File::open(run_file(dir, i));
+    if (f.attr_string("status") == "complete") {
+      shape = f.shape("states");
+      time = f.read("time").data;
+    }
+  }
+  if (shape.empty()) throw RunError("every run of the sweep diverged; the runs are in " + dir);
+  h5::AtomicOutput out(output);
+  h5::File& o = out.file();
+  Provenance prov = make_provenance(ctx, p.model_file, p.simulate_toml);
+  prov.source = "sweep " + sweep_path;
+  write_provenance(o, prov);
+  o.set_attr("model_toml", p.model_toml);
+  std::string names;
+  for (const auto& k : p.keys) names += (names.empty() ? "" : "; ") + k;
+  o.set_attr("parameter_names", names);
+  o.write("time", Eigen::VectorXd(Eigen::Map<const Eigen::VectorXd>(time.data(), static_cast<Eigen::Index>(time.size()))));
+  h5::Appender states(o, "states", {0, shape[0], shape[1], shape[2]}, 0);
+  o.set_dim_labels("states", {"run", "batch", "time", "state"});
+  std::vector<double> table(R * p.keys.size(), std::numeric_limits<double>::quiet_NaN());
+  std::vector<double> steps(R), rejected(R), rhs(R), jac(R), wall(R), complete(R);
+  std::string descriptions;
+  for (std::size_t i = 0; i < R; ++i) {
+    const h5::File f = h5::File::open(run_file(dir, i));
+    h5::Array st = f.read("states");
+    if (st.shape[0] != shape[0] || st.shape[2] != shape[2] || st.shape[1] > shape[1])
+      throw InputError("run " + std::to_string(i) + " (" + run_description(p.runs[i]) + ") has states of shape " +
+                       h5::shape_string(st.shape) + ", other runs " + h5::shape_string(shape) +
+                       "; a sweep needs one batch, state_dim and output grid for every run");
+    // A diverged run is padded with NaN after its last sample.
+    std::vector<double> padded(h5::element_count(shape), std::numeric_limits<double>::quiet_NaN());
+    for (std::size_t b = 0; b < shape[0]; ++b)
+      std::copy_n(st.data.begin() + static_cast<std::ptrdiff_t>(b * st.shape[1] * shape[2]), st.shape[1] * shape[2],
+                  padded.begin() + static_cast<std::ptrdiff_t>(b * shape[1] * shape[2]));
+    states.append(padded.data(), 1);
+    const h5::Group g = f.group("statistics");
+    steps[i] = static_cast<double>(g.attr_int("steps"));
+    rejected[i] = static_cast<double>(g.attr_int("rejected_steps"));
+    rhs[i] = static_cast<double>(g.attr_int("rhs_evaluations"));
+    jac[i] = static_cast<double>(g.attr_int("jacobian_evaluations"));
+    wall[i] = g.attr_double("wall_seconds");
+    complete[i] = f.attr_string("status") == "complete" ? 1.0 : 0.0;
+    for (const auto& [k, v] : p.runs[i]) {
+      const auto col = static_cast<std::size_t>(std::find(p.keys.begin(), p.keys.end(), k) - p.keys.begin());
+      table[i * p.keys.size() + col] = number_or_nan(v);
+    }
+    descriptions += std::to_string(i) + ": " + run_description(p.runs[i]) + "\n";
+  }
+  o.write("parameters", {R, p.keys.size()}, table.data());
+  o.set_dim_labels("parameters", {"run", "parameter"});
+  o.set_attr("run_table", descriptions);
+  auto column = [&](const char* name, const std::vector<double>& v) {
+    o.write(std::string("statistics/") + name, {R}, v.data());
+    o.set_dim_labels(std::string("statistics/") + name, {"run"});
+  };
+  column("steps", steps);
+  column("rejected_steps", rejected);
+  column("rhs_evaluations", rhs);
+  column("jacobian_evaluations", jac);
+  column("wall_seconds", wall);
+  column("complete", complete);
+  out.commit();
+}
+
+struct Mpi {  // the process's place in an mpirun job; one process without MPI
+  int rank = 0, size = 1;
+  bool active = false;
+  Mpi() {
+#ifdef STACKDYN_HAVE_MPI
+    if (std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE")) {
+      int provided = 0;
+      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+      MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+      MPI_Comm_size(MPI_COMM_WORLD, &size);
+      active = true;
+    }
+#endif
+  }
+  ~Mpi() {
+#ifdef STACKDYN_HAVE_MPI
+    if (active) MPI_Finalize();
+#endif
+  }
+  void barrier() const {
+#ifdef STACKDYN_HAVE_MPI
+    if (active) MPI_Barrier(MPI_COMM_WORLD);
+#endif
+  }
+  // Whether every process succeeded (an error on one must not leave the others waiting).
+  bool all(bool ok) const {
+#ifdef STACKDYN_HAVE_MPI
+    if (active) {
+      int mine = ok ? 1 : 0, every = 0;
+      MPI_Allreduce(&mine, &every, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+      return every == 1;
+    }
+#endif
+    return ok;
+  }
+};
+
+int run_sweep(const SweepOptions& o, Context& ctx) {
+  Mpi mpi;
+  const Plan p = make_plan(o.sweep, o.sets);
+  const int threads = o.threads >= 0 ? o.threads : p.threads;
+  const std::string dir = o.output + ".runs";
+  std::error_code ec;
+  if (mpi.rank == 0) fs::create_directories(dir, ec);
+  mpi.barrier();
+  if (!fs::is_directory(dir)) throw RunError("cannot create the directory " + dir + " for the sweep's runs");
+
+  // This process's share: runs i with i % size == rank, not yet done.
+  std::vector<std::size_t> todo;
+  std::size_t skipped = 0;
+  for (std::size_t i = static_cast<std::size_t>(mpi.rank); i < p.runs.size(); i += static_cast<std::size_t>(mpi.size)) {
+    if (run_done(p, i, dir))
+      ++skipped;
+    else
+      todo.push_back(i);
+  }
+  std::mutex progress;
+  std::size_t done = 0;
+  std::exception_ptr failure;
+  try {
+    parallel_for(todo.size(), threads, [&](std::size_t k) {
+      execute_run(p, todo[k], dir, ctx.command_line);
+      std::lock_guard<std::mutex> lock(progress);
+      ++done;
+      if (!ctx.quiet) ctx.err << "\rsweep: " << done << "/" << todo.size() << " runs (rank " << mpi.rank << ")" << std::flush;
+    });
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (!ctx.quiet && !todo.empty()) ctx.err << "\n";
+  if (!mpi.all(!failure)) {
+    if (failure) std::rethrow_exception(failure);
+    throw RunError("another process of the sweep failed; completed runs are kept in " + dir);
+  }
+  if (mpi.rank == 0) {
+    merge(p, dir, o.output, ctx, o.sweep);
+    fs::remove_all(dir, ec);
+    ctx.out << o.output << ": " << p.runs.size() << " runs (" << skipped << " already done by an earlier attempt), "
+            << mpi.size << (mpi.size == 1 ? " process" : " processes") << "\n";
+  }
+  mpi.barrier();
+  return 0;
+}
+
+const bool registered = register_command(
+    {"sweep", "Many simulations over a grid of configuration keys, merged into one file",
+     [](CLI::App& sub) -> Runner {
+       auto o = std::make_shared<SweepOptions>();
+       sub.add_option("sweep", o->sweep, "Sweep description (TOML; see docs/simulation.md)")->required();
+       sub.add_option("-o,--output", o->output, "Result file (HDF5)")->required();
+       sub.add_option("--threads", o->threads, "Threads per process (0 = all cores; default: the file's 'threads')");
+       sub.add_option("--set", o->sets, "Override a key of the base [simulate] configuration (repeatable)");
+       sub.footer(
+           "OUT holds states (run, batch, n_out, state_dim), time, parameters (run, parameter) with the\n"
+           "attribute parameter_names, run_table (text) and statistics/* (run,). Runs in progress live in\n"
+           "OUT.runs/; rerunning the same command resumes. Under mpirun the runs are shared among processes.");
+       return [o](Context& ctx) { return run_sweep(*o, ctx); };
+     }});
+
+}  // namespace
+}  // namespace stackdyn::cli
