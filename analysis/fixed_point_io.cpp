@@ -77,6 +77,7 @@ FixedPointSearch search_from_config(const Config& cfg, const Model& model) {
   s.eigen.n_vectors = static_cast<int>(cfg.get_int("n_vectors", 3, Range::closed(0, 1e6)));
   s.hierarchical = cfg.get_bool("hierarchical", false);
   s.max_combinations = static_cast<int>(cfg.get_int("max_combinations", 256, Range::closed(1, 1e7)));
+  s.saddle_graph = cfg.get_bool("saddle_graph", false);
   return s;
 }
 
@@ -276,6 +277,22 @@ void write_fixed_point_report(h5::Group& root, const Model& model, const VectorX
                                             "minimum of q), 2 diverged, 3 cap_reached"));
     write_ints(st, "point", point, "start");
     st.set_attr("point_definition", std::string("index into fixed_points of the point reached, -1 for none"));
+  }
+  if (s.saddle_graph) {
+    h5::Group sg = root.create_group("saddle_graph");
+    std::vector<long long> saddle, mode, side, target;
+    for (const auto& e : rep.edges) {
+      saddle.push_back(e.saddle);
+      mode.push_back(e.mode);
+      side.push_back(e.side);
+      target.push_back(e.target);
+    }
+    for (const auto& [name, v] : {std::pair{"saddle", &saddle}, {"mode", &mode}, {"side", &side}, {"target", &target}})
+      write_ints(sg, name, *v, "edge");
+    sg.set_attr("description", std::string("from fixed point 'saddle', the state s* -/+ 1e-3 v (side 0/1; v the real part "
+                                           "of unstable mode 'mode'), run for 3000 steps (continuous: RK4, dt = min tau/10), "
+                                           "reaches stable fixed point 'target' (-1: none within 1e-3); needs n_vectors >= "
+                                           "the saddle's index"));
   }
   if (rep.hierarchy) {
     h5::Group hg = root.create_group("hierarchy");

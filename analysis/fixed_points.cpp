@@ -20,14 +20,14 @@ struct FixedPointOptions {
   // every flag is also a key of the configuration (flag names with '_' for '-')
   std::optional<std::string> input_constant, mode, tau, n_init, seed, q_tol, max_iters, method, noise, unique_tol,
       outlier_scale, eig_method, top_k, which, n_vectors, threads, max_combinations, step_tol;
-  bool hierarchical = false, include_slow = false;
+  bool hierarchical = false, include_slow = false, saddle_graph = false;
   std::vector<std::string> sets;
 };
 
 const std::vector<std::string> config_keys = {
     "input_constant", "mode", "tau", "n_init", "seed", "q_tol", "max_iters", "method", "noise", "unique_tol",
     "outlier_scale", "eig_method", "top_k", "which", "n_vectors", "threads", "hierarchical", "max_combinations",
-    "step_tol", "include_slow"};
+    "step_tol", "include_slow", "saddle_graph"};
 
 int run_fixed_points(const FixedPointOptions& o, Context& ctx) {
   const Model model = read_model(o.model);
@@ -46,6 +46,7 @@ int run_fixed_points(const FixedPointOptions& o, Context& ctx) {
   for (const auto& [key, value] : flags) set_value(cfg, key, *value);
   if (o.hierarchical) cfg.set("hierarchical", "true");
   if (o.include_slow) cfg.set("include_slow", "true");
+  if (o.saddle_graph) cfg.set("saddle_graph", "true");
   for (const auto& a : o.sets) cfg.set_assignment(a);
 
   FixedPointSearch s = search_from_config(cfg, model);
@@ -95,6 +96,8 @@ const bool registered = register_command(
        sub.add_option("--max-combinations", o->max_combinations, "Hierarchical: cap on the branches (default 256)");
        sub.add_option("--step-tol", o->step_tol, "A start stalls when its step is below this (default 1e-14)");
        sub.add_flag("--include-slow", o->include_slow, "Also keep slow points among the unique points");
+       sub.add_flag("--saddle-graph", o->saddle_graph,
+                    "From each saddle, follow both sides of its unstable directions to the stable points");
        sub.add_option("--set", o->sets, "KEY=VALUE: set any key of the options (repeatable)");
        sub.footer(
            "FP.h5 holds fixed_points/{states (K, state_dim), q (K,), counts (K,), eigenvalues (K, M) complex,\n"

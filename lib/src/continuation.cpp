@@ -108,11 +108,12 @@ Branch continue_branch(const Model& model, const Eigen::Ref<const VectorXd>& x0,
     bp.critical = critical(sp.eigenvalues, view, m);
     br.points.push_back(bp);
   };
-  VectorXd t = tangent(A, nullptr, 1.0);
+  VectorXd t = tangent(A, nullptr, o.direction >= 0 ? 1.0 : -1.0);
   record(s, p0, t);
   VectorXd y(N + 1);
   y << s, p0;
   double ds = o.ds;
+  const VectorXd y_start = y, t_start = t;
   br.stop_reason = "step cap reached";
   for (int step = 0; step < o.max_steps; ++step) {
     // predictor along the tangent, corrector on [r; t . (y - y0) - ds] = 0
@@ -177,6 +178,11 @@ Branch continue_branch(const Model& model, const Eigen::Ref<const VectorXd>& x0,
     }
     if (y[N] < o.p_min || y[N] > o.p_max) {
       br.stop_reason = "left the parameter range";
+      break;
+    }
+    // back at the start, moving the same way: the branch is a closed curve
+    if (step > 3 && (y - y_start).norm() < 0.5 * std::max(ds, o.ds) && t.dot(t_start) > 0) {
+      br.stop_reason = "closed loop";
       break;
     }
   }

@@ -74,6 +74,11 @@ FixedPointReport analyse_fixed_points(const Model& model, const Eigen::Ref<const
   rep.spectra.resize(rep.points.size());
   parallel_for(rep.points.size(), search.finder.threads,
                [&](std::size_t k) { rep.spectra[k] = analyse_spectrum(sys, rep.points[k].state, search.eigen); });
+  if (search.saddle_graph) {
+    std::vector<VectorXd> states;
+    for (const auto& p : rep.points) states.push_back(p.state);
+    rep.edges = saddle_graph(sys, states, rep.spectra);
+  }
   return rep;
 }
 

@@ -170,7 +170,9 @@ StartResult levenberg_marquardt(const Eigen::Ref<const VectorXd>& s0, const Find
   out.initial = s0;
   VectorXd s = s0, r = residual(s);
   double q = 0.5 * r.squaredNorm();
-  double mu = 1e-6;  // relative to the diagonal of J^T J (Marquardt's scaling)
+  double mu = 1e-6;       // relative to the diagonal of J^T J (Marquardt's scaling)
+  double radius = 1.0;    // trust radius: no step longer than this, adapted as steps succeed or fail
+  int polish = -1;        // Newton steps still to take once q < q_tol (-1: not there yet)
   out.status = StartStatus::CapReached;
   int it = 0;
   for (;; ++it) {
@@ -180,7 +182,10 @@ StartResult levenberg_marquardt(const Eigen::Ref<const VectorXd>& s0, const Find
     }
     if (q < o.q_tol) {
       out.status = StartStatus::Converged;
-      break;
+      // A couple more steps cost little and take an isolated root (quadratic convergence)
+      // far below the tolerance; a near-neutral slow region does not improve.
+      if (polish < 0) polish = o.polish_steps;
+      if (polish-- == 0 || q == 0) break;
     }
     if (it >= o.max_iters) break;
     const MatrixXd J = jacobian(s);
@@ -192,8 +197,12 @@ StartResult levenberg_marquardt(const Eigen::Ref<const VectorXd>& s0, const Find
     while (mu < 1e16) {
       MatrixXd M = A;
       M.diagonal() += mu * scale;
-      const VectorXd d = -M.ldlt().solve(g);
+      VectorXd d = -M.ldlt().solve(g);
       step_norm = d.norm();
+      if (step_norm > radius) {
+        d *= radius / step_norm;
+        step_norm = radius;
+      }
       const VectorXd s_try = s + d;
       const VectorXd r_try = residual(s_try);
       const double q_try = 0.5 * r_try.squaredNorm();
@@ -202,18 +211,16 @@ StartResult levenberg_marquardt(const Eigen::Ref<const VectorXd>& s0, const Find
         r = r_try;
         q = q_try;
         mu = std::max(mu * 0.1, 1e-15);
+        radius = std::min(std::max(radius, 2 * step_norm), 10.0);
         accepted = true;
         break;
       }
       mu *= 10;
+      radius = std::max(0.5 * step_norm, 1e-12);
       if (step_norm <= o.step_tol * (1.0 + s.norm())) break;
     }
     if (!accepted || step_norm <= o.step_tol * (1.0 + s.norm())) {
-      if (q < o.q_tol) {
-        out.status = StartStatus::Converged;
-      } else {
-        out.status = StartStatus::SlowPoint;
-      }
+      out.status = q < o.q_tol ? StartStatus::Converged : StartStatus::SlowPoint;
       ++it;
       break;
     }

@@ -52,8 +52,8 @@ int bench_finder(const std::vector<std::string>& a) {
   const FixedPointSystem sys(model, VectorXd::Zero(model.input_size), TimeView::Discrete);
   const double q_tol = std::stod(arg(a, "--q-tol", "1e-12"));
   const int threads = std::stoi(arg(a, "--threads", "2"));
-  std::printf("%-8s %8s %10s %9s %7s %7s %8s %10s %10s\n", "method", "starts", "seconds", "q<tol", "unique", "stable",
-              "saddles", "median_q", "max_q_pts");
+  std::printf("%-8s %8s %10s %9s %7s %7s %8s %10s %10s %14s\n", "method", "starts", "seconds", "q<tol", "unique",
+              "stable", "saddles", "median_q", "max_q_pts", "q<1e-20:u/st/sd");
   for (auto m : {FinderMethod::LevenbergMarquardt, FinderMethod::Hybrid, FinderMethod::Adam}) {
     FinderOptions o;
     o.method = m;
@@ -71,7 +71,7 @@ int bench_finder(const std::vector<std::string>& a) {
     }
     std::sort(qs.begin(), qs.end());
     const auto u = unique_points(runs, UniqueOptions{}, MatrixXd());
-    int stable = 0, saddles = 0;
+    int stable = 0, saddles = 0, iso = 0, iso_stable = 0, iso_saddles = 0;
     double max_q = 0;
     for (const auto& p : u.points) {
       EigenOptions eo;
@@ -79,11 +79,18 @@ int bench_finder(const std::vector<std::string>& a) {
       const int nu = analyse_spectrum(sys, p.state, eo).n_unstable;
       stable += nu == 0;
       saddles += nu == 1;
+      // isolated roots reached by quadratic convergence, not near-neutral slow regions
+      if (p.q < 1e-20) {
+        ++iso;
+        iso_stable += nu == 0;
+        iso_saddles += nu == 1;
+      }
       max_q = std::max(max_q, p.q);
     }
-    std::printf("%-8s %8zu %10.4f %8.1f%% %7zu %7d %8d %10.2e %10.2e\n", std::string(finder_method_name(m)).c_str(),
-                runs.size(), secs, 100.0 * ok / static_cast<double>(runs.size()), u.points.size(), stable, saddles,
-                qs[qs.size() / 2], max_q);
+    std::printf("%-8s %8zu %10.4f %8.1f%% %7zu %7d %8d %10.2e %10.2e %6d/%d/%d\n",
+                std::string(finder_method_name(m)).c_str(), runs.size(), secs,
+                100.0 * ok / static_cast<double>(runs.size()), u.points.size(), stable, saddles, qs[qs.size() / 2],
+                max_q, iso, iso_stable, iso_saddles);
   }
   return 0;
 }

@@ -17,6 +17,7 @@ struct ContinuationOptions {
   int max_steps = 5000;
   double newton_tol = 1e-10;  ///< corrector: |r| below this
   int newton_max_iters = 12;
+  int direction = 1;  ///< +1: start towards larger p, -1: towards smaller p
 };
 
 struct BranchPoint {

@@ -2,6 +2,7 @@
 // deduplicate (or the hierarchical tree), and the eigen-analysis at every unique point;
 // plus a few lines of summary for people. Used by `stackdyn fixed-points` and the demo.
 #pragma once
+#include <stackdyn/continuation.hpp>
 #include <stackdyn/eigen_analysis.hpp>
 #include <stackdyn/fixed_points.hpp>
 
@@ -22,6 +23,7 @@ struct FixedPointSearch {
   std::uint64_t seed = 0;
   bool hierarchical = false;
   int max_combinations = 256;
+  bool saddle_graph = false;  ///< follow each side of every saddle's unstable directions
 };
 
 struct FixedPointReport {
@@ -32,6 +34,7 @@ struct FixedPointReport {
   std::vector<int> start_point;      ///< per start: index of the unique point it reached, or -1
   int outliers_removed = 0;
   std::optional<HierarchicalResult> hierarchy;
+  std::vector<SaddleEdge> edges;     ///< the saddle graph, when asked for
   double best_q = 0;                 ///< smallest q over all starts (or leaves)
   int n_converged = 0;               ///< starts (or hierarchical leaves) with q < q_tol
   TimeView view = TimeView::Discrete;

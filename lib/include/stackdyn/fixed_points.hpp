@@ -90,6 +90,7 @@ struct FinderOptions {
   double dq_tol = 1e-20;      ///< Adam: stalled when |q_k - q_{k-1}| < dq_tol
   int max_iters = 200;        ///< per start (Adam: iterations of the optimiser)
   double divergence_bound = 1e6;
+  int polish_steps = 2;       ///< lm: steps taken after q < q_tol (an isolated root goes far below it)
   int threads = 0;            ///< 0 = every core
   // Adam (defaults of FixedPointFinder: adaptive learning rate from 1.0, epsilon 0.01)
   double adam_lr = 1.0;
