@@ -225,7 +225,8 @@ TEST_CASE("continuous view agrees with scipy's solve_ivp on a 3-layer model to 1
   cfg.set("rtol", "1e-10");
   cfg.set("atol", "1e-12");
   const h5::Array expected = f.read("states");
-  for (const char* method : {"dopri5", "bulirsch_stoer"}) {
+  // rosenbrock4 with a time-dependent input: the check on odeint's d4 (rosenbrock4_stepper.cpp).
+  for (const char* method : {"dopri5", "bulirsch_stoer", "rosenbrock4"}) {
     cfg.set("method", method);
     const Run r = run(m, simulation_config(cfg, m));
     REQUIRE(r.states.shape == expected.shape);
