@@ -3,7 +3,7 @@
 //   bench_fixed_points finder MODEL.h5 STARTS.h5 [--threads T] [--q-tol Q]
 //       every finder method on the same starts ('states' (n, state_dim)), input zero:
 //       time, fraction of starts with q < Q, unique points, stable points and saddles.
-//   bench_fixed_points eigen [--layers L] [--units N] [--top-k K] [--skip-full] [--seed S]
+//   bench_fixed_points eigen [--layers L] [--units N] [--top-k K] [--ncv M] [--skip-full] [--seed S]
 //       eigen-analysis at one state of an L x N vanilla tanh stack: the full dense solve,
 //       the block-triangular shortcut and Spectra's matrix-free top-K, with agreement checks.
 //
@@ -144,6 +144,7 @@ int bench_eigen(const std::vector<std::string>& a) {
               static_cast<int>(block.eigenvalues.size()), std::abs(block.eigenvalues[0]), block.n_unstable);
   eo.method = EigenMethod::Spectra;
   eo.top_k = k;
+  eo.spectra_ncv = std::stoi(arg(a, "--ncv", "0"));
   t0 = std::chrono::steady_clock::now();
   const Spectrum top = analyse_spectrum(sys, s, eo);
   const double t_top = seconds_since(t0);
