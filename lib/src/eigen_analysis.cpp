@@ -138,7 +138,7 @@ template <class Op>
 bool spectra_top(Op& op, int k, EigenOrder which, const EigenOptions& o, VectorXcd& vals, MatrixXcd& vecs,
                  int& converged) {
   const int N = static_cast<int>(op.rows());
-  const int ncv = std::min(N, o.spectra_ncv > 0 ? std::max(o.spectra_ncv, k + 2) : std::max(2 * k + 1, k + 20));
+  const int ncv = std::min(N, o.spectra_ncv > 0 ? std::max(o.spectra_ncv, k + 2) : std::max(5 * k, k + 40));
   Spectra::GenEigsSolver<Op> eigs(op, k, ncv);
   eigs.init();
   const auto rule = which == EigenOrder::LargestMagnitude ? Spectra::SortRule::LargestMagn : Spectra::SortRule::LargestReal;

@@ -44,7 +44,7 @@ struct EigenOptions {
   int full_limit = 1000;     ///< auto: full solve up to this state_dim, spectra beyond
   bool block_spectra = true; ///< also compute each layer's block spectrum
   double spectra_tol = 1e-10;
-  int spectra_ncv = 0;       ///< Krylov subspace size; 0 = max(2k + 1, k + 20). Larger helps clustered spectra
+  int spectra_ncv = 0;       ///< Krylov subspace size; 0 = max(5k, k + 40): clustered spectra need room
   int spectra_max_iters = 1000;
 };
 
