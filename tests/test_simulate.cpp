@@ -184,6 +184,36 @@ TEST_CASE("a stiff stack: rosenbrock4 needs far fewer steps than dopri5", "[simu
   CHECK((implicit_run.final_state - explicit_run.final_state).cwiseAbs().maxCoeff() < 1e-4);
 }
 
+TEST_CASE("rosenbrock4's block-triangular solves give odeint's rosenbrock4 step for step", "[simulate]") {
+  // Mixed cells, an LSTM's cell state, a skip connection, a stiff middle layer, a batch of 3
+  // and a time-varying input: the block stepper factors one layer's diagonal block per
+  // sample, odeint's the whole 3 N x 3 N matrix; the method, controller and dense output are
+  // the same, so the steps and the outputs must be too, up to rounding.
+  const Model m = test::random_model(
+      2, {{CellType::Gru, 5}, {CellType::Lstm, 4}, {CellType::RnnTanh, 6, /*skip=*/true}}, 21, 0.7);
+  SimulationConfig c = continuous(Method::Rosenbrock4, 15, 0.37);
+  c.tau = {1.0, 0.01, 0.5};
+  c.batch = 3;
+  c.input.sinusoids = {{0, 1.0, 0.2, 0.0}, {1, 0.5, 0.07, 1.0}};
+  c.s0_scale = 0.5;
+  c.seed = 8;
+  c.integrator.rtol = 1e-7;
+  c.integrator.atol = 1e-10;
+  const Run block = run(m, c);
+  c.integrator.method = Method::Rosenbrock4Odeint;
+  const Run dense = run(m, c);
+  INFO("block " << block.stats.steps << " steps (" << block.stats.rejected_steps << " rejected), odeint "
+                << dense.stats.steps << " (" << dense.stats.rejected_steps << ")");
+  CHECK(block.stats.steps == dense.stats.steps);
+  CHECK(block.stats.rejected_steps == dense.stats.rejected_steps);
+  CHECK(block.stats.jacobian_evaluations == dense.stats.jacobian_evaluations);
+  REQUIRE(block.states.shape == dense.states.shape);
+  double err = 0;
+  for (std::size_t i = 0; i < block.states.data.size(); ++i)
+    err = std::max(err, std::abs(block.states.data[i] - dense.states.data[i]));
+  CHECK(err < 1e-11);
+}
+
 TEST_CASE("the continuous view's Jacobian J = T^-1 (J_G - I) and df/dt match finite differences", "[simulate]") {
   const Model m = test::random_model(2, {{CellType::Lstm, 3}, {CellType::RnnTanh, 4, true}, {CellType::Gru, 3}}, 21);
   InputSpec spec;
@@ -226,7 +256,7 @@ TEST_CASE("continuous view agrees with scipy's solve_ivp on a 3-layer model to 1
   cfg.set("atol", "1e-12");
   const h5::Array expected = f.read("states");
   // rosenbrock4 with a time-dependent input: the check on odeint's d4 (rosenbrock4_stepper.cpp).
-  for (const char* method : {"dopri5", "bulirsch_stoer", "rosenbrock4"}) {
+  for (const char* method : {"dopri5", "bulirsch_stoer", "rosenbrock4", "rosenbrock4_odeint"}) {
     cfg.set("method", method);
     const Run r = run(m, simulation_config(cfg, m));
     REQUIRE(r.states.shape == expected.shape);

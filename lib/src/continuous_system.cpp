@@ -27,7 +27,7 @@ ContinuousSystem::ContinuousSystem(const Model& model, const std::vector<double>
   ws_ = stack_.make_workspace();
   X_.resize(model.input_size, B_);
   G_.resize(stack_.state_dim(), B_);
-  dX_.resize(model.input_size, 1);
+  dXdt_.resize(model.input_size, B_);
 }
 
 void ContinuousSystem::rhs(const double* s, double* dsdt, double t) {
@@ -43,15 +43,17 @@ void ContinuousSystem::rhs(const double* s, double* dsdt, double t) {
 void ContinuousSystem::jacobian(const Eigen::Ref<const Eigen::VectorXd>& s, double t, int sample,
                                 Eigen::MatrixXd& J, Eigen::VectorXd* dfdt, bool count) {
   input_->at(t, std::isnan(hold_) ? t : hold_, X_);
-  const Stack::Linearization lin = stack_.linearize(X_.col(sample), s);
-  J = stack_.jacobian_state(lin);
+  stack_.linearize_into(X_.col(sample), s, lin_);
+  stack_.jacobian_state(lin_, J);
   J.diagonal().array() -= 1.0;
-  J = inv_tau_.asDiagonal() * J;
+  J.array().colwise() *= inv_tau_.array();
   if (dfdt) {
     if (input_->time_varying()) {
-      Eigen::MatrixXd dX(input_->input_size(), B_);
-      input_->derivative(t, dX);
-      *dfdt = inv_tau_.asDiagonal() * (stack_.jacobian_input(lin) * dX.col(sample));
+      // df/dt = T^{-1} dG/dx dx/dt: one Jacobian-vector product in the input direction.
+      input_->derivative(t, dXdt_);
+      jvp_out_.resize(stack_.state_dim(), 1);
+      stack_.jvp(lin_, dXdt_.col(sample), Eigen::MatrixXd::Zero(stack_.state_dim(), 1), jvp_out_);
+      *dfdt = inv_tau_.cwiseProduct(jvp_out_.col(0));
     } else {
       dfdt->setZero(stack_.state_dim());
     }

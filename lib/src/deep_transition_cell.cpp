@@ -1,5 +1,6 @@
 // Deep-transition cell: MLP transition, step and derivatives. Trace: mlp[k] = z_{k+1}.
 #include <stackdyn/deep_transition_cell.hpp>
+#include <stackdyn/activation.hpp>
 
 namespace stackdyn {
 
@@ -18,7 +19,7 @@ void DeepTransitionCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef
     if (relu_)
       z = z.cwiseMax(0.0);
     else
-      z = z.array().tanh();
+      tanh_inplace(z);
   };
   t.mlp[0] = P;
   t.mlp[0].noalias() += p_->w_hh * S;

@@ -2,6 +2,7 @@
 // Trace: a = recurrent term (reset after: W_hh h + b_hh, 3n rows; reset before: the
 // r,z rows of it and, in rows 2n..3n, W_hn (r*h) + b_hn); b = gates [r; z; n].
 #include <stackdyn/gru_cell.hpp>
+#include <stackdyn/activation.hpp>
 
 namespace stackdyn {
 namespace {
@@ -49,8 +50,8 @@ void GruCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, Cel
   if (p_->b_hh.size() > 0) t.a.colwise() += p_->b_hh;
   t.b.resize(3 * n, S.cols());
   t.b.topRows(2 * n) = sig(P.topRows(2 * n).array() + t.a.topRows(2 * n).array());
-  t.b.bottomRows(n) =
-      (P.bottomRows(n).array() + t.b.topRows(n).array() * t.a.bottomRows(n).array()).tanh();
+  t.b.bottomRows(n) = (P.bottomRows(n).array() + t.b.topRows(n).array() * t.a.bottomRows(n).array()).matrix();
+  tanh_inplace(t.b.bottomRows(n));
   combine(t, S, S_new, n);
 }
 
@@ -123,7 +124,8 @@ void GruResetBeforeCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef
   t.b.bottomRows(n) = t.b.topRows(n).cwiseProduct(S);
   t.a.bottomRows(n).noalias() = p_->w_hh.bottomRows(n) * t.b.bottomRows(n);
   if (p_->b_hh.size() > 0) t.a.bottomRows(n).colwise() += p_->b_hh.tail(n);
-  t.b.bottomRows(n) = (P.bottomRows(n) + t.a.bottomRows(n)).array().tanh();
+  t.b.bottomRows(n) = P.bottomRows(n) + t.a.bottomRows(n);
+  tanh_inplace(t.b.bottomRows(n));
   combine(t, S, S_new, n);
 }
 

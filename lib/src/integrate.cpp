@@ -3,6 +3,7 @@
 // steps can stop at the input's jumps and the state can be checked after every step.
 #include <stackdyn/integrate.hpp>
 
+#include "block_rosenbrock4.hpp"
 #include "rosenbrock4_stepper.hpp"
 
 #include <boost/numeric/odeint/stepper/bulirsch_stoer.hpp>
@@ -23,7 +24,7 @@ namespace odeint = boost::numeric::odeint;
 using State = Eigen::VectorXd;
 using Algebra = odeint::vector_space_algebra;
 
-constexpr std::string_view kNames[] = {"euler", "rk4", "dopri5", "rosenbrock4", "bulirsch_stoer"};
+constexpr std::string_view kNames[] = {"euler", "rk4", "dopri5", "rosenbrock4", "bulirsch_stoer", "rosenbrock4_odeint"};
 
 class Driver {
  public:
@@ -46,7 +47,16 @@ class Driver {
         break;
       }
       case Method::Dopri5: dopri5(s); break;
-      case Method::Rosenbrock4: rosenbrock4(s); break;
+      case Method::Rosenbrock4: {
+        detail::BlockRosenbrock4 st(sys_, o_.atol, o_.rtol, s);
+        rosenbrock4(st, s);
+        break;
+      }
+      case Method::Rosenbrock4Odeint: {
+        detail::Rosenbrock4Stepper st(sys_, o_.atol, o_.rtol, s);
+        rosenbrock4(st, s);
+        break;
+      }
       case Method::BulirschStoer: bulirsch_stoer(s); break;
     }
     return stats();
@@ -141,8 +151,8 @@ class Driver {
     }
   }
 
-  void rosenbrock4(State& s) {
-    detail::Rosenbrock4Stepper stepper(sys_, o_.atol, o_.rtol, s);
+  template <class Stepper>
+  void rosenbrock4(Stepper& stepper, State& s) {
     State out(s.size());
     double t = 0, dt = std::min(o_.dt, o_.t_end);
     while (more()) {
@@ -207,10 +217,10 @@ class Driver {
 std::string_view method_name(Method m) { return kNames[static_cast<int>(m)]; }
 
 Method parse_method(std::string_view name, std::string_view where) {
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < 6; ++i)
     if (name == kNames[i]) return static_cast<Method>(i);
   throw InputError(std::string(where) + ": unknown method '" + std::string(name) +
-                   "'; expected one of: euler, rk4, dopri5, rosenbrock4, bulirsch_stoer");
+                   "'; expected one of: euler, rk4, dopri5, rosenbrock4, bulirsch_stoer, rosenbrock4_odeint");
 }
 
 bool is_adaptive(Method m) { return m != Method::Euler && m != Method::Rk4; }

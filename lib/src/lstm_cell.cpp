@@ -1,6 +1,7 @@
 // LSTM cell as torch.nn.LSTM: step and derivatives. Trace: a = gates after their
 // nonlinearities [i; f; g; o]; b = tanh(c').
 #include <stackdyn/lstm_cell.hpp>
+#include <stackdyn/activation.hpp>
 
 namespace stackdyn {
 namespace {
@@ -32,12 +33,13 @@ void LstmCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, Ce
   t.a.noalias() += p_->w_hh * S.topRows(n);
   auto sigm = [](auto x) { return 1.0 / (1.0 + (-x).exp()); };
   t.a.topRows(2 * n) = sigm(t.a.topRows(2 * n).array());
-  t.a.middleRows(2 * n, n) = t.a.middleRows(2 * n, n).array().tanh();
+  tanh_inplace(t.a.middleRows(2 * n, n));
   t.a.bottomRows(n) = sigm(t.a.bottomRows(n).array());
   // c' = f c + i g, then h' = o tanh(c'); S may alias nothing in S_new (different buffers).
   S_new.bottomRows(n) = t.a.middleRows(n, n).cwiseProduct(S.bottomRows(n)) +
                         t.a.topRows(n).cwiseProduct(t.a.middleRows(2 * n, n));
-  t.b = S_new.bottomRows(n).array().tanh();
+  t.b.resize(n, S.cols());
+  tanh_into(S_new.bottomRows(n), t.b);
   S_new.topRows(n) = t.a.bottomRows(n).cwiseProduct(t.b);
 }
 

@@ -2,6 +2,8 @@
 // rosenbrock4_stepper.hpp). Compiled as C++17: Boost 1.74's ublas does not build as C++20.
 #include "rosenbrock4_stepper.hpp"
 
+#include "rodas_coefficients.hpp"
+
 #include <boost/numeric/odeint/stepper/rosenbrock4.hpp>
 #include <boost/numeric/odeint/stepper/rosenbrock4_controller.hpp>
 
@@ -12,15 +14,6 @@ namespace {
 namespace odeint = boost::numeric::odeint;
 using Vec = boost::numeric::ublas::vector<double>;
 using Mat = boost::numeric::ublas::matrix<double>;
-
-// odeint's coefficients are those of Hairer & Wanner's RODAS (gamma = 0.25, c = 0.386, 0.21,
-// 0.63), but with d4 = +0.0362 where RODAS has D4 = -0.0362 (rodas.f). d_i weighs df/dt in
-// stage i, so the wrong sign only shows on non-autonomous systems: with a sinusoidal input
-// the step count exploded (10^5 steps where dopri5 needed 365). Name lookup in the stepper
-// (m_coef.d4) finds this member first.
-struct RodasCoefficients : odeint::default_rosenbrock_coefficients<double> {
-  const double d4 = -0.3620000000000023e-01;
-};
 
 struct Rhs {
   ContinuousSystem* sys;

@@ -1,5 +1,6 @@
 // Vanilla RNN cell: step and derivatives (see vanilla_cell.hpp).
 #include <stackdyn/vanilla_cell.hpp>
+#include <stackdyn/activation.hpp>
 
 namespace stackdyn {
 
@@ -19,7 +20,7 @@ void VanillaCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new,
   if (relu_)
     S_new = t.a.cwiseMax(0.0);
   else
-    S_new = t.a.array().tanh();
+    tanh_into(t.a, S_new);
 }
 
 VectorXd VanillaCell::derivative(const CellTrace& t) const {

@@ -66,7 +66,8 @@ class ContinuousSystem {
   int B_;
   Eigen::VectorXd inv_tau_;
   Stack::Workspace ws_;
-  Eigen::MatrixXd X_, G_, dX_;
+  Eigen::MatrixXd X_, G_, dXdt_, jvp_out_;
+  Stack::Linearization lin_;  // reused by jacobian()
   long long rhs_ = 0, jac_ = 0;
   double hold_ = std::numeric_limits<double>::quiet_NaN();
 };

@@ -6,8 +6,12 @@
 //   | euler          | odeint::euler                             | fixed, dt       | on the grid  |
 //   | rk4            | odeint::runge_kutta4                      | fixed, dt       | on the grid  |
 //   | dopri5         | controlled runge_kutta_dopri5 (FSAL)      | adaptive        | dense output |
-//   | rosenbrock4    | rosenbrock4_controller, analytic Jacobian | adaptive        | dense output |
+//   | rosenbrock4    | odeint's rosenbrock4 and its controller,  | adaptive        | dense output |
+//   |                | on Eigen with block-triangular solves     |                 |              |
+//   |                | (lib/src/block_rosenbrock4.hpp)           |                 |              |
 //   | bulirsch_stoer | odeint::bulirsch_stoer                    | adaptive        | steps land on output times |
+//   | rosenbrock4_odeint | odeint::rosenbrock4_controller itself (ublas, dense LU of the whole system): | | |
+//   |                | the same method, kept as an independent check of rosenbrock4 |  |              |
 //
 // Fixed steps divide each output interval into equal steps of at most dt. Adaptive steppers
 // also stop at the input's jumps (pulse edges, held samples), so that no step straddles a
@@ -22,7 +26,7 @@
 
 namespace stackdyn {
 
-enum class Method { Euler, Rk4, Dopri5, Rosenbrock4, BulirschStoer };
+enum class Method { Euler, Rk4, Dopri5, Rosenbrock4, BulirschStoer, Rosenbrock4Odeint };
 std::string_view method_name(Method m);
 /// InputError naming `where` and the accepted names.
 Method parse_method(std::string_view name, std::string_view where);

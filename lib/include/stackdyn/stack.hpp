@@ -56,20 +56,33 @@ class Stack {
     Workspace ws;
   };
   Linearization linearize(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<const VectorXd>& s) const;
+  /// The same into `lin`, reusing its storage (no allocation when called again at the same sizes).
+  void linearize_into(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<const VectorXd>& s,
+                      Linearization& lin) const;
 
   /// out = dF/ds dS + dF/dx dX, k tangent columns at once (dX is input_size x k).
   void jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out) const;
   /// gS = (dF/ds)^T G, gX = (dF/dx)^T G.
   void vjp(const Linearization& lin, const ConstMatRef& G, MatRef gX, MatRef gS) const;
   /// Dense dF/ds (state_dim x state_dim), block lower-triangular in layers.
-  MatrixXd jacobian_state(const Linearization& lin) const { return dense_jacobian(lin, true); }
+  MatrixXd jacobian_state(const Linearization& lin) const {
+    MatrixXd J;
+    dense_jacobian(lin, true, J);
+    return J;
+  }
+  /// The same into J, reusing its storage (for steppers that need it every step).
+  void jacobian_state(const Linearization& lin, MatrixXd& J) const { dense_jacobian(lin, true, J); }
   /// Dense dF/dx (state_dim x input_size).
-  MatrixXd jacobian_input(const Linearization& lin) const { return dense_jacobian(lin, false); }
+  MatrixXd jacobian_input(const Linearization& lin) const {
+    MatrixXd J;
+    dense_jacobian(lin, false, J);
+    return J;
+  }
   /// The layer's own block A_ll = dF_l/ds^(l) (DESIGN.md 3).
   MatrixXd diagonal_block(const Linearization& lin, int layer) const;
 
  private:
-  MatrixXd dense_jacobian(const Linearization& lin, bool wrt_state) const;
+  void dense_jacobian(const Linearization& lin, bool wrt_state, MatrixXd& J) const;
   // Rows of a layer's input u^(l) assembled from the stream below and (skip) h^(l-2).
   template <class Below, class Skip>
   void assemble_input(int layer, const Below& below, const Skip& skip_part, MatrixXd& U) const;
