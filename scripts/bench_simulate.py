@@ -1,25 +1,50 @@
 #!/usr/bin/python3
-"""Runs tests/benchmarks/bench_simulate and scipy's solve_ivp on the same systems (3-layer
-vanilla tanh stacks, sinusoidal input, t in [0, 200]) and prints times, ratios and errors.
+"""Issue 3's simulation benchmark: stackdyn (tests/benchmarks/bench_simulate) against scipy's
+solve_ivp on identical systems, measured alternately in one run, reporting median ratios.
 
-  cmake -S . -B build -DSTACKDYN_BUILD_BENCHMARKS=ON && cmake --build build -j
-  /usr/bin/python3 scripts/bench_simulate.py build/tests/benchmarks/bench_simulate [N ...]
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSTACKDYN_BUILD_BENCHMARKS=ON
+  cmake --build build -j2 --target bench_simulate
+  /usr/bin/python3 scripts/bench_simulate.py build/tests/benchmarks/bench_simulate [--sizes 32 128] [--rounds 5]
 
-Non-stiff: stackdyn dopri5 vs scipy RK45, rtol 1e-6, atol 1e-9. Stiff (layer 2's tau = 0.01):
-stackdyn rosenbrock4 vs scipy BDF, both with the analytic Jacobian. Errors are the max
-difference of the final state from a tight reference (scipy DOP853 at 1e-12).
+Systems: 3-layer vanilla tanh stacks of 32 and 128 units per layer, two sinusoids as input,
+t in [0, 200]. Non-stiff (tau = 1): stackdyn dopri5 against scipy RK45. Stiff (layer 2's tau
+= 0.01): stackdyn rosenbrock4 against scipy BDF, both given the analytic Jacobian.
+
+Both sides run one thread (OPENBLAS_NUM_THREADS=1 for numpy/scipy, stackdyn is serial for one
+trajectory), float64. Each round times scipy, then stackdyn at the same rtol/atol, then
+stackdyn at equal accuracy; the ratios are per round and their median is reported, because
+the machine's clock drifts within minutes.
+
+Accuracy: max |final state - reference|, the reference being stackdyn's dopri5 at rtol 1e-12
+(non-stiff) / 1e-11 (stiff), itself checked against scipy's DOP853 on the non-stiff system.
+"Equal accuracy": the loosest stackdyn tolerance on the ladder below whose error is no larger
+than scipy's error at rtol 1e-6 / atol 1e-9 (stackdyn's controllers are stricter than
+scipy's at the same numbers: odeint's dopri5 uses the max norm and a dx/dt term, so at equal
+tolerances it takes more steps and is several times more accurate).
+
+Also reported: one right-hand side against its six matrix-vector products alone (median of
+alternate measurements), stackdyn's achieved GFLOP/s in those products, and the machine's
+dgemm rate (numpy/OpenBLAS and Eigen, one thread).
 """
+import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-import h5py
-import numpy as np
-from scipy.integrate import solve_ivp
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.integrate import solve_ivp  # noqa: E402
 
 SIN = [(0, 1.0, 0.05, 0.0), (1, 0.5, 0.13, 1.0)]
+RTOL, ATOL = 1e-6, 1e-9
+LADDER = [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3]
 
 
 def load(path):
@@ -38,16 +63,13 @@ def system(layers, tau):
             x[c] += a * np.sin(2 * np.pi * fr * t + ph)
         return x
 
-    def g(t, s):
+    def f(t, s):
         u, out = x_of(t), []
         for l, L in enumerate(layers):
             h = s[l * n:(l + 1) * n]
             out.append(np.tanh(L["weight_ih"] @ u + L["bias_ih"] + L["weight_hh"] @ h + L["bias_hh"]))
             u = h
-        return np.concatenate(out)
-
-    def f(t, s):
-        return inv_tau * (g(t, s) - s)
+        return inv_tau * (np.concatenate(out) - s)
 
     def jac(t, s):
         u, N = x_of(t), 3 * n
@@ -64,38 +86,99 @@ def system(layers, tau):
     return f, jac, 3 * n
 
 
-def timed(f, n, method, rtol, atol, jac=None):
-    t0 = time.perf_counter()
+def scipy_run(f, n, method, rtol, atol, jac=None):
     kw = {"jac": jac} if jac is not None else {}
+    t0 = time.perf_counter()
     sol = solve_ivp(f, (0, 200), np.zeros(n), method=method, rtol=rtol, atol=atol, **kw)
-    return time.perf_counter() - t0, sol.y[:, -1], sol.nfev
+    sec = time.perf_counter() - t0
+    assert sol.success, sol.message
+    return sec, sol.y[:, -1], {"steps": len(sol.t) - 1, "rhs": sol.nfev, "jacobians": sol.njev, "lu": sol.nlu}
+
+
+def ours(exe, n, stiff, method, rtol, atol):
+    out = subprocess.run([exe, "run", str(n), str(int(stiff)), method, repr(rtol), repr(atol)], check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    sec, steps, rejected, rhs, jac = out[0].split()
+    return float(sec), np.array([float(v) for v in out[1].split()]), {
+        "steps": int(steps), "rejected": int(rejected), "rhs": int(rhs), "jacobians": int(jac)}
+
+
+def case(exe, n, stiff, rounds):
+    layers = load_model(exe, n)
+    f, jac, N = system(layers, [1.0, 0.01, 1.0] if stiff else [1.0])
+    method, smethod = ("rosenbrock4", "BDF") if stiff else ("dopri5", "RK45")
+    sjac = jac if stiff else None
+    _, ref, _ = ours(exe, n, stiff, "dopri5", 1e-11 if stiff else 1e-12, 1e-13 if stiff else 1e-14)
+    if not stiff:  # the reference itself against an independent one
+        _, ref_scipy, _ = scipy_run(f, N, "DOP853", 1e-12, 1e-14)
+        print(f"  reference: stackdyn dopri5 1e-12 vs scipy DOP853 1e-12 differ by {np.abs(ref - ref_scipy).max():.1e}")
+    t_s, y_s, st_s = scipy_run(f, N, smethod, RTOL, ATOL, sjac)
+    err_s = np.abs(y_s - ref).max()
+    _, y_o, st_o = ours(exe, n, stiff, method, RTOL, ATOL)
+    err_o = np.abs(y_o - ref).max()
+    eq = RTOL
+    for r in LADDER:
+        _, y, _ = ours(exe, n, stiff, method, r, r * 1e-3)
+        if np.abs(y - ref).max() <= err_s:
+            eq = r
+        else:
+            break
+    _, y_eq, st_eq = ours(exe, n, stiff, method, eq, eq * 1e-3)
+    err_eq = np.abs(y_eq - ref).max()
+    ts, to, teq = [], [], []
+    for _ in range(rounds):
+        ts.append(scipy_run(f, N, smethod, RTOL, ATOL, sjac)[0])
+        to.append(ours(exe, n, stiff, method, RTOL, ATOL)[0])
+        teq.append(ours(exe, n, stiff, method, eq, eq * 1e-3)[0])
+    same = statistics.median(a / b for a, b in zip(ts, to))
+    equal = statistics.median(a / b for a, b in zip(ts, teq))
+    label = "stiff (tau2 = 0.01)" if stiff else "non-stiff"
+    print(f"  {label}: scipy {smethod} {statistics.median(ts)*1e3:.1f} ms ({st_s['steps']} steps, {st_s['rhs']} rhs"
+          + (f", {st_s['lu']} LU" if stiff else "") + f"), error {err_s:.1e}")
+    print(f"    stackdyn {method} at the same rtol/atol: {statistics.median(to)*1e3:.2f} ms ({st_o['steps']} steps, "
+          f"{st_o['rhs']} rhs), error {err_o:.1e}: median ratio {same:.1f}x")
+    print(f"    stackdyn {method} at equal accuracy (rtol {eq:g}, atol {eq*1e-3:g}): {statistics.median(teq)*1e3:.2f} ms "
+          f"({st_eq['steps']} steps), error {err_eq:.1e}: median ratio {equal:.1f}x")
+    return same, equal
+
+
+_models = {}
+
+
+def load_model(exe, n):
+    if n not in _models:
+        d = tempfile.mkdtemp(prefix="bench_simulate_")
+        subprocess.run([exe, "model", d, str(n)], check=True)
+        _models[n] = load(os.path.join(d, f"model_{n}.h5"))
+    return _models[n]
 
 
 def main():
-    exe = sys.argv[1]
-    sizes = sys.argv[2:] or ["32", "128"]
-    work = tempfile.mkdtemp(prefix="bench_simulate_")
-    subprocess.run([exe, work] + sizes, check=True)
-    for n in sizes:
-        layers = load(os.path.join(work, f"model_{n}.h5"))
-        with h5py.File(os.path.join(work, f"bench_{n}.h5")) as b:
-            ours = {k: b.attrs[k] for k in b.attrs}
-            dop, ros = b["dopri5_final"][...], b["rosenbrock4_final"][...]
-        f, jac, N = system(layers, [1.0])
-        t_rk45, y_rk45, nfev = timed(f, N, "RK45", 1e-6, 1e-9)
-        _, ref, _ = timed(f, N, "DOP853", 1e-12, 1e-12)
-        fs, jacs, _ = system(layers, [1.0, 0.01, 1.0])
-        t_bdf, y_bdf, _ = timed(fs, N, "BDF", 1e-6, 1e-9, jacs)
-        _, ref_s, _ = timed(fs, N, "DOP853", 1e-11, 1e-12)
-        print(f"n = {n} per layer (state {N})")
-        print(f"  non-stiff: stackdyn dopri5 {ours['dopri5_seconds']*1e3:.1f} ms, scipy RK45 {t_rk45*1e3:.0f} ms "
-              f"({nfev} rhs): ratio {t_rk45/ours['dopri5_seconds']:.0f}x; errors {np.abs(dop-ref).max():.1e} vs "
-              f"{np.abs(y_rk45-ref).max():.1e}")
-        print(f"  one rhs {ours['rhs_seconds']*1e6:.2f} us, its matrix-vector products alone "
-              f"{ours['matvec_seconds']*1e6:.2f} us: ratio {ours['rhs_seconds']/ours['matvec_seconds']:.2f}")
-        print(f"  stiff: stackdyn rosenbrock4 {ours['rosenbrock4_seconds']*1e3:.0f} ms, scipy BDF {t_bdf*1e3:.0f} ms: "
-              f"ratio {t_bdf/ours['rosenbrock4_seconds']:.2f}x; errors {np.abs(ros-ref_s).max():.1e} vs "
-              f"{np.abs(y_bdf-ref_s).max():.1e}")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("exe")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 128])
+    ap.add_argument("--rounds", type=int, default=5)
+    a = ap.parse_args()
+    a_ = np.random.default_rng(0).random((1000, 1000))
+    best = min(timeit_gemm(a_) for _ in range(5))
+    eig = float(subprocess.run([a.exe, "dgemm", "1000"], check=True, capture_output=True, text=True).stdout)
+    print(f"machine: dgemm 1000^3, one thread: numpy/OpenBLAS {2e9 / best / 1e9:.1f} GFLOP/s, Eigen {eig:.1f} GFLOP/s; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    for n in a.sizes:
+        print(f"n = {n} units per layer (state {3 * n})")
+        rhs, mv = (float(v) for v in subprocess.run([a.exe, "rhs", str(n)], check=True, capture_output=True,
+                                                    text=True).stdout.split())
+        flops = 2 * (n * 2 + n * n) + 2 * 2 * (n * n + n * n)
+        print(f"  one rhs {rhs*1e6:.2f} us, its six matrix-vector products alone {mv*1e6:.2f} us: ratio {rhs/mv:.2f}; "
+              f"products at {flops / mv / 1e9:.1f} GFLOP/s, the whole rhs at {flops / rhs / 1e9:.1f}")
+        case(a.exe, n, False, a.rounds)
+        case(a.exe, n, True, a.rounds)
+
+
+def timeit_gemm(a):
+    t0 = time.perf_counter()
+    a @ a
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

@@ -1,20 +1,28 @@
-// Benchmark of the continuous-time view (issue 3, item 8): 3-layer vanilla tanh stacks of
-// 32 and 128 units, sinusoidal input, t in [0, 200], dopri5 at rtol 1e-6 / atol 1e-9; the
-// cost of one right-hand side against the matrix-vector products alone; and a stiff variant
-// (layer 2's tau 100 times smaller) by rosenbrock4 with the analytic Jacobian.
-// scripts/bench_simulate.py runs this program and scipy's solve_ivp on the same models.
+// Benchmark of the continuous-time view (issue 3, item 8), driven by scripts/bench_simulate.py,
+// which runs scipy's solve_ivp on the same systems and alternates the two sides.
 //
-//   bench_simulate OUT_DIR [N ...]   (default N = 32 128) writes OUT_DIR/model_<n>.h5 and OUT_DIR/bench_<n>.h5 (final
-//                            states, times, counts) and prints a summary
+// The systems: 3-layer vanilla tanh stacks of N units per layer, input 2 sinusoids, t in
+// [0, 200], tau 1 (non-stiff) or tau = (1, 0.01, 1) (stiff: layer 2 100 times faster).
+//
+//   bench_simulate model DIR N                       writes DIR/model_N.h5 (the weights)
+//   bench_simulate run N STIFF METHOD RTOL ATOL      one integration; prints
+//                                                    "seconds steps rejected rhs jacobians"
+//                                                    and then the final state, one line each
+//   bench_simulate rhs N                             one right-hand side against its
+//                                                    matrix-vector products alone, measured
+//                                                    alternately; prints the two median times (s)
+//   bench_simulate dgemm N                           Eigen's dgemm rate at N x N (GFLOP/s)
 #include <stackdyn/continuous_system.hpp>
 #include <stackdyn/integrate.hpp>
 #include <stackdyn/model_io.hpp>
 #include <stackdyn/random.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <string>
 
 using namespace stackdyn;
 using Clock = std::chrono::steady_clock;
@@ -52,33 +60,7 @@ InputSpec bench_input() {
   return s;
 }
 
-struct Timed {
-  double seconds = 0;
-  IntegrationStats stats;
-  Eigen::VectorXd final_state;
-};
-
-Timed run(const Model& m, const std::vector<double>& tau, Method method, double rtol, double atol, int repeats) {
-  const InputSignal input(bench_input(), m.input_size, 1);
-  Timed best;
-  best.seconds = 1e300;
-  for (int r = 0; r < repeats; ++r) {
-    ContinuousSystem sys(m, tau, input);
-    Eigen::VectorXd s = Eigen::VectorXd::Zero(sys.size());
-    IntegratorOptions o;
-    o.method = method;
-    o.rtol = rtol;
-    o.atol = atol;
-    o.t_end = 200;
-    o.dt_out = 200;
-    o.dt = 1e-3;
-    const auto t0 = Clock::now();
-    const IntegrationStats st = integrate(sys, s, o, [](const Eigen::VectorXd&, double) {});
-    const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (sec < best.seconds) best = {sec, st, s};
-  }
-  return best;
-}
+std::vector<double> bench_tau(bool stiff) { return stiff ? std::vector<double>{1.0, 0.01, 1.0} : std::vector<double>{1.0}; }
 
 template <class F>
 double per_call(F&& f, int calls) {
@@ -88,62 +70,81 @@ double per_call(F&& f, int calls) {
   return std::chrono::duration<double>(Clock::now() - t0).count() / calls;
 }
 
+int usage() {
+  std::cerr << "usage: bench_simulate model DIR N | run N STIFF METHOD RTOL ATOL | rhs N | dgemm N\n";
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: bench_simulate OUT_DIR [N ...]\n";
-    return 2;
+  if (argc < 3) return usage();
+  const std::string mode = argv[1];
+  std::cout.precision(17);
+  if (mode == "model" && argc == 4) {
+    std::filesystem::create_directories(argv[2]);
+    const int n = std::atoi(argv[3]);
+    write_model(bench_model(n), std::string(argv[2]) + "/model_" + std::to_string(n) + ".h5", Provenance{});
+    return 0;
   }
-  const std::string dir = argv[1];
-  std::filesystem::create_directories(dir);
-  std::vector<int> sizes;
-  for (int i = 2; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
-  if (sizes.empty()) sizes = {32, 128};
-  for (int n : sizes) {
+  if (mode == "run" && argc == 7) {
+    const int n = std::atoi(argv[2]);
     const Model m = bench_model(n);
-    write_model(m, dir + "/model_" + std::to_string(n) + ".h5", Provenance{});
-    const Timed dop = run(m, {1.0}, Method::Dopri5, 1e-6, 1e-9, 3);
-    const Timed ref = run(m, {1.0}, Method::Dopri5, 1e-12, 1e-14, 1);
-    const std::vector<double> stiff_tau = {1.0, 0.01, 1.0};
-    const Timed ros = run(m, stiff_tau, Method::Rosenbrock4, 1e-6, 1e-9, 1);
-    const Timed ros_ref = run(m, stiff_tau, Method::Dopri5, 1e-10, 1e-12, 1);  // explicit, slow but independent
-
-    // One right-hand side against the six matrix-vector products it contains.
+    const InputSignal input(bench_input(), m.input_size, 1);
+    ContinuousSystem sys(m, bench_tau(std::atoi(argv[3]) != 0), input);
+    Eigen::VectorXd s = Eigen::VectorXd::Zero(sys.size());
+    IntegratorOptions o;
+    o.method = parse_method(argv[4], "method");
+    o.rtol = std::atof(argv[5]);
+    o.atol = std::atof(argv[6]);
+    o.t_end = 200;
+    o.dt_out = 200;
+    o.dt = 1e-3;
+    const auto t0 = Clock::now();
+    const IntegrationStats st = integrate(sys, s, o, [](const Eigen::VectorXd&, double) {});
+    const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::cout << sec << " " << st.steps << " " << st.rejected_steps << " " << st.rhs_evaluations << " "
+              << st.jacobian_evaluations << "\n";
+    for (Eigen::Index i = 0; i < s.size(); ++i) std::cout << s[i] << (i + 1 < s.size() ? " " : "\n");
+    return 0;
+  }
+  if (mode == "rhs" && argc == 3) {
+    const int n = std::atoi(argv[2]);
+    const Model m = bench_model(n);
     const InputSignal input(bench_input(), m.input_size, 1);
     ContinuousSystem sys(m, {1.0}, input);
     Eigen::VectorXd s = Eigen::VectorXd::Constant(sys.size(), 0.1), ds(sys.size());
-    const int calls = n == 32 ? 200000 : 20000;
-    const double t_rhs = per_call([&] { sys(s, ds, 1.0); }, calls);
+    // The products alone: W_ih u and W_hh h for each layer, into preallocated outputs.
     std::vector<Eigen::VectorXd> out(3, Eigen::VectorXd(n));
     Eigen::VectorXd x = Eigen::VectorXd::Constant(2, 0.3);
-    const double t_mv = per_call(
-        [&] {
-          for (int l = 0; l < 3; ++l) {
-            const auto& p = m.layers[l].fwd;
-            out[l].noalias() = p.w_ih * (l == 0 ? x : s.segment(n * (l - 1), n));
-            out[l].noalias() += p.w_hh * s.segment(n * l, n);
-          }
-        },
-        calls);
-
-    h5::File f = h5::File::create(dir + "/bench_" + std::to_string(n) + ".h5");
-    f.write("dopri5_final", dop.final_state);
-    f.write("reference_final", ref.final_state);
-    f.write("rosenbrock4_final", ros.final_state);
-    f.write("rosenbrock4_reference_final", ros_ref.final_state);
-    f.set_attr("dopri5_seconds", dop.seconds);
-    f.set_attr("dopri5_steps", dop.stats.steps);
-    f.set_attr("dopri5_rhs", dop.stats.rhs_evaluations);
-    f.set_attr("rosenbrock4_seconds", ros.seconds);
-    f.set_attr("rosenbrock4_steps", ros.stats.steps);
-    f.set_attr("rhs_seconds", t_rhs);
-    f.set_attr("matvec_seconds", t_mv);
-    std::cout << "n = " << n << ": dopri5 " << dop.seconds * 1e3 << " ms (" << dop.stats.steps << " steps, "
-              << dop.stats.rhs_evaluations << " rhs), error " << (dop.final_state - ref.final_state).cwiseAbs().maxCoeff()
-              << "; rhs " << t_rhs * 1e6 << " us vs products alone " << t_mv * 1e6 << " us (ratio "
-              << t_rhs / t_mv << "); stiff rosenbrock4 " << ros.seconds * 1e3 << " ms (" << ros.stats.steps
-              << " steps), error " << (ros.final_state - ros_ref.final_state).cwiseAbs().maxCoeff() << "\n";
+    auto products = [&] {
+      for (int l = 0; l < 3; ++l) {
+        const auto& p = m.layers[l].fwd;
+        if (l == 0)
+          out[l].noalias() = p.w_ih * x;
+        else
+          out[l].noalias() = p.w_ih * s.segment(n * (l - 1), n);
+        out[l].noalias() += p.w_hh * s.segment(n * l, n);
+      }
+    };
+    const int calls = std::max(2000, 200000000 / (6 * n * n));  // ~20 ms a measurement
+    std::vector<double> t_rhs, t_mv;
+    for (int r = 0; r < 11; ++r) {  // alternately: the clock drifts
+      t_rhs.push_back(per_call([&] { sys(s, ds, 1.0); }, calls));
+      t_mv.push_back(per_call(products, calls));
+    }
+    std::nth_element(t_rhs.begin(), t_rhs.begin() + 5, t_rhs.end());
+    std::nth_element(t_mv.begin(), t_mv.begin() + 5, t_mv.end());
+    std::cout << t_rhs[5] << " " << t_mv[5] << "\n";
+    return 0;
   }
-  return 0;
+  if (mode == "dgemm" && argc == 3) {
+    const int n = std::atoi(argv[2]);
+    Eigen::MatrixXd a = Eigen::MatrixXd::Random(n, n), b = Eigen::MatrixXd::Random(n, n), c(n, n);
+    double best = 1e300;
+    for (int r = 0; r < 5; ++r) best = std::min(best, per_call([&] { c.noalias() = a * b; }, 3));
+    std::cout << 2.0 * n * n * n / best / 1e9 << "\n";
+    return 0;
+  }
+  return usage();
 }
