@@ -34,16 +34,6 @@ struct Fixture {
   test::CliResult forward() const { return test::run_cli({"forward", model, input, "-o", out}); }
 };
 
-// One line, the right prefix, the named things, exit 2, nothing written.
-void require_clean_failure(const test::CliResult& r, const std::string& out, const std::vector<std::string>& names) {
-  INFO("stderr: " << r.err);
-  CHECK(r.code == 2);
-  CHECK_THAT(r.err, StartsWith("stackdyn: error: "));
-  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  for (const auto& n : names) CHECK_THAT(r.err, Contains(n));
-  CHECK_FALSE(std::filesystem::exists(out));
-  CHECK_FALSE(std::filesystem::exists(out + ".partial"));
-}
 
 void replace_dataset(const std::string& file, const std::string& name, double value, std::size_t at) {
   h5::File f = h5::File::open_rw(file);
@@ -67,56 +57,56 @@ TEST_CASE("bad files give one clear line and no output", "[cli][errors]") {
   Fixture fx;
   SECTION("missing model file") {
     const auto r = test::run_cli({"forward", fx.dir / "nope.h5", fx.input, "-o", fx.out});
-    require_clean_failure(r, fx.out, {"nope.h5", "no such file"});
+    test::expect_clean_failure(r, fx.out, {"nope.h5", "no such file"});
   }
   SECTION("unreadable model path (a directory)") {
     const auto r = test::run_cli({"forward", fx.dir.path.string(), fx.input, "-o", fx.out});
-    require_clean_failure(r, fx.out, {fx.dir.path.string()});
+    test::expect_clean_failure(r, fx.out, {fx.dir.path.string()});
   }
   SECTION("a file that is not HDF5") {
     std::ofstream(fx.dir / "notes.txt") << "not an hdf5 file\n";
     const auto r = test::run_cli({"forward", fx.model, fx.dir / "notes.txt", "-o", fx.out});
-    require_clean_failure(r, fx.out, {"notes.txt", "not an HDF5 file"});
+    test::expect_clean_failure(r, fx.out, {"notes.txt", "not an HDF5 file"});
   }
   SECTION("missing dataset 'inputs'") {
     { h5::File f = h5::File::create(fx.input); f.set_attr("x", 1LL); }
-    require_clean_failure(fx.forward(), fx.out, {"input.h5", "inputs", "not found"});
+    test::expect_clean_failure(fx.forward(), fx.out, {"input.h5", "inputs", "not found"});
   }
   SECTION("inputs of the wrong rank") {
     fx.write_input({2, 3});
-    require_clean_failure(fx.forward(), fx.out, {"input.h5", "inputs", "(2, 3)", "(batch, time, input_size = 3)"});
+    test::expect_clean_failure(fx.forward(), fx.out, {"input.h5", "inputs", "(2, 3)", "(batch, time, input_size = 3)"});
   }
   SECTION("inputs of the wrong width") {
     fx.write_input({2, 5, 4});
-    require_clean_failure(fx.forward(), fx.out, {"input.h5", "inputs", "(2, 5, 4)", "input_size = 3"});
+    test::expect_clean_failure(fx.forward(), fx.out, {"input.h5", "inputs", "(2, 5, 4)", "input_size = 3"});
   }
   SECTION("h0 of the wrong shape") {
     { h5::File f = h5::File::open_rw(fx.input); std::vector<double> h(2 * 2 * 5, 0.0); f.write("h0", {2, 2, 5}, h.data()); }
-    require_clean_failure(fx.forward(), fx.out, {"input.h5", "h0", "(2, 2, 5)", "hidden_size = 4"});
+    test::expect_clean_failure(fx.forward(), fx.out, {"input.h5", "h0", "(2, 2, 5)", "hidden_size = 4"});
   }
   SECTION("NaN in a weight") {
     replace_dataset(fx.model, "layers/1/weight_hh", std::numeric_limits<double>::quiet_NaN(), 5);
-    require_clean_failure(fx.forward(), fx.out, {"model.h5", "weight_hh", "NaN"});
+    test::expect_clean_failure(fx.forward(), fx.out, {"model.h5", "weight_hh", "NaN"});
   }
   SECTION("Inf in a weight") {
     replace_dataset(fx.model, "layers/0/bias_ih", std::numeric_limits<double>::infinity(), 2);
-    require_clean_failure(fx.forward(), fx.out, {"model.h5", "bias_ih", "Inf"});
+    test::expect_clean_failure(fx.forward(), fx.out, {"model.h5", "bias_ih", "Inf"});
   }
   SECTION("NaN in the inputs") {
     replace_dataset(fx.input, "inputs", std::numeric_limits<double>::quiet_NaN(), 7);
-    require_clean_failure(fx.forward(), fx.out, {"input.h5", "inputs", "NaN", "(0, 2, 1)"});
+    test::expect_clean_failure(fx.forward(), fx.out, {"input.h5", "inputs", "NaN", "(0, 2, 1)"});
   }
   SECTION("Inf in the inputs") {
     replace_dataset(fx.input, "inputs", -std::numeric_limits<double>::infinity(), 0);
-    require_clean_failure(fx.forward(), fx.out, {"input.h5", "inputs", "Inf"});
+    test::expect_clean_failure(fx.forward(), fx.out, {"input.h5", "inputs", "Inf"});
   }
   SECTION("unknown cell type in a model file") {
     { h5::File f = h5::File::open_rw(fx.model); f.group("layers/1").set_attr("cell", std::string("gru2")); }
-    require_clean_failure(fx.forward(), fx.out, {"model.h5", "gru2", "lstm"});
+    test::expect_clean_failure(fx.forward(), fx.out, {"model.h5", "gru2", "lstm"});
   }
   SECTION("a weight missing from a model file") {
     { h5::File f = h5::File::open_rw(fx.model); f.remove("layers/0/weight_ih"); }
-    require_clean_failure(fx.forward(), fx.out, {"model.h5", "weight_ih"});
+    test::expect_clean_failure(fx.forward(), fx.out, {"model.h5", "weight_ih"});
   }
   SECTION("info on a file that is not a model") {
     const auto r = test::run_cli({"info", fx.input});
@@ -140,24 +130,24 @@ TEST_CASE("bad model descriptions give one clear line and no model file", "[cli]
     CHECK(std::filesystem::exists(out));
   }
   SECTION("unknown cell type") {
-    require_clean_failure(init_with("input_size = 2\n[[layers]]\ncell = \"gru3\"\nhidden_size = 4\n"), out,
+    test::expect_clean_failure(init_with("input_size = 2\n[[layers]]\ncell = \"gru3\"\nhidden_size = 4\n"), out,
                           {"model.toml", "gru3"});
   }
   SECTION("unknown key") {
-    require_clean_failure(init_with(good + "hiden_size = 3\n"), out, {"model.toml", "hiden_size"});
+    test::expect_clean_failure(init_with(good + "hiden_size = 3\n"), out, {"model.toml", "hiden_size"});
   }
   SECTION("invalid value") {
-    require_clean_failure(init_with("input_size = 2\n[[layers]]\ncell = \"gru\"\nhidden_size = -3\n"), out,
+    test::expect_clean_failure(init_with("input_size = 2\n[[layers]]\ncell = \"gru\"\nhidden_size = -3\n"), out,
                           {"model.toml", "hidden_size", "-3"});
   }
   SECTION("invalid value given by a flag") {
-    require_clean_failure(init_with(good, {"--set", "layers.0.hidden_size=0"}), out, {"hidden_size"});
+    test::expect_clean_failure(init_with(good, {"--set", "layers.0.hidden_size=0"}), out, {"hidden_size"});
   }
   SECTION("TOML syntax error") {
-    require_clean_failure(init_with("input_size = = 2\n"), out, {"model.toml"});
+    test::expect_clean_failure(init_with("input_size = = 2\n"), out, {"model.toml"});
   }
   SECTION("missing configuration file") {
     const auto r = test::run_cli({"init", dir / "absent.toml", "-o", out});
-    require_clean_failure(r, out, {"absent.toml"});
+    test::expect_clean_failure(r, out, {"absent.toml"});
   }
 }

@@ -39,15 +39,6 @@ struct Fixture {
   }
 };
 
-void require_clean_failure(const test::CliResult& r, const std::string& out, const std::vector<std::string>& names) {
-  INFO("stderr: " << r.err);
-  CHECK(r.code == 2);
-  CHECK_THAT(r.err, StartsWith("stackdyn: error: "));
-  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  for (const auto& n : names) CHECK_THAT(r.err, Contains(n));
-  CHECK_FALSE(std::filesystem::exists(out));
-  CHECK_FALSE(std::filesystem::exists(out + ".partial"));
-}
 
 }  // namespace
 
@@ -77,32 +68,32 @@ TEST_CASE("simulate writes a self-describing trajectory file", "[simulate][cli]"
 
 TEST_CASE("simulate refuses bad input with one clear line", "[simulate][cli][errors]") {
   Fixture fx;
-  SECTION("unknown method") { require_clean_failure(fx.simulate({"--method", "rk45"}), fx.out, {"method", "rk45", "dopri5"}); }
-  SECTION("unknown mode") { require_clean_failure(fx.simulate({"--mode", "hybrid"}), fx.out, {"mode", "hybrid", "discrete"}); }
+  SECTION("unknown method") { test::expect_clean_failure(fx.simulate({"--method", "rk45"}), fx.out, {"method", "rk45", "dopri5"}); }
+  SECTION("unknown mode") { test::expect_clean_failure(fx.simulate({"--mode", "hybrid"}), fx.out, {"mode", "hybrid", "discrete"}); }
   SECTION("tau count does not match the layers") {
-    require_clean_failure(fx.simulate({"--tau", "1,2,3"}), fx.out, {"tau", "3 values", "2 layers"});
+    test::expect_clean_failure(fx.simulate({"--tau", "1,2,3"}), fx.out, {"tau", "3 values", "2 layers"});
   }
-  SECTION("non-positive tau") { require_clean_failure(fx.simulate({"--tau", "1,-0.5"}), fx.out, {"tau", "positive"}); }
-  SECTION("non-positive dt") { require_clean_failure(fx.simulate({"--dt", "0"}), fx.out, {"dt", "positive"}); }
-  SECTION("non-positive rtol") { require_clean_failure(fx.simulate({"--rtol=-1e-6"}), fx.out, {"rtol", "positive"}); }
-  SECTION("non-positive atol") { require_clean_failure(fx.simulate({"--atol", "0"}), fx.out, {"atol", "positive"}); }
+  SECTION("non-positive tau") { test::expect_clean_failure(fx.simulate({"--tau", "1,-0.5"}), fx.out, {"tau", "positive"}); }
+  SECTION("non-positive dt") { test::expect_clean_failure(fx.simulate({"--dt", "0"}), fx.out, {"dt", "positive"}); }
+  SECTION("non-positive rtol") { test::expect_clean_failure(fx.simulate({"--rtol=-1e-6"}), fx.out, {"rtol", "positive"}); }
+  SECTION("non-positive atol") { test::expect_clean_failure(fx.simulate({"--atol", "0"}), fx.out, {"atol", "positive"}); }
   SECTION("input width does not match the model") {
     const std::string in = fx.dir / "in.h5";
     fx.input_file(in, {2, 5, 3});
-    require_clean_failure(fx.simulate({"--input-file", in}), fx.out, {"in.h5", "inputs", "input_size = 2"});
+    test::expect_clean_failure(fx.simulate({"--input-file", in}), fx.out, {"in.h5", "inputs", "input_size = 2"});
   }
   SECTION("s0 of the wrong width") {
     const std::string in = fx.dir / "in.h5";
     fx.input_file(in, {2, 5, 2}, {2, 6});
-    require_clean_failure(fx.simulate({"--input-file", in}), fx.out, {"in.h5", "s0", "state_dim = 7"});
+    test::expect_clean_failure(fx.simulate({"--input-file", in}), fx.out, {"in.h5", "s0", "state_dim = 7"});
   }
   SECTION("t_end beyond the input file") {
     const std::string in = fx.dir / "in.h5";
     fx.input_file(in, {1, 1, 2});
-    require_clean_failure(fx.simulate({"--input-file", in}), fx.out, {"t_end", "samples"});
+    test::expect_clean_failure(fx.simulate({"--input-file", in}), fx.out, {"t_end", "samples"});
   }
   SECTION("unknown key") {
-    require_clean_failure(fx.simulate({"--set", "input.sinusoid.frequency=1"}), fx.out, {"unknown key", "input"});
+    test::expect_clean_failure(fx.simulate({"--set", "input.sinusoid.frequency=1"}), fx.out, {"unknown key", "input"});
   }
 }
 
