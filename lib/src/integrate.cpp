@@ -120,75 +120,68 @@ class Driver {
                                        odeint::runge_kutta_dopri5<State, double, State, double, Algebra>());
     const auto n = s.size();
     State dsdt(n), s_new(n), dsdt_new(n), s_out(n);
-    double t = 0, dt = std::min(o_.dt, o_.t_end);
-    sys_(s, dsdt, t);
-    while (more()) {
-      const double t_stop = stop_after(t), dt_wanted = dt, t_old = t;
-      const bool clamped = t + dt > t_stop - tol_;
-      if (clamped) dt = t_stop - t;
-      if (ctl.try_step(std::ref(sys_), s, dsdt, t, s_new, dsdt_new, dt) == odeint::fail) {
-        rejected(t, dt);
-        continue;
-      }
-      if (clamped) {
-        t = t_stop;
-        dt = std::max(dt, dt_wanted);
-        sys_.hold_input_at(t);  // past a jump of the input (or at an output time: harmless)
-      }
-      accepted(s_new.data(), t);
-      for (; more() && next_out() <= t + tol_;) {
-        const double to = next_out();
-        if (to >= t - tol_) {
-          emit(s_new, to);
-        } else {
-          ctl.stepper().calc_state(to, s_out, s, dsdt, t_old, s_new, dsdt_new, t);
-          emit(s_out, to);
-        }
-      }
-      s.swap(s_new);
-      dsdt.swap(dsdt_new);
-      if (clamped && more()) sys_(s, dsdt, t);  // the input may jump here: a fresh derivative
-    }
+    sys_(s, dsdt, 0.0);
+    adaptive(
+        false,
+        [&](double& t, double& dt) { return ctl.try_step(std::ref(sys_), s, dsdt, t, s_new, dsdt_new, dt) != odeint::fail; },
+        [&](double t_old, double t, bool clamped) {
+          accepted(s_new.data(), t);
+          for (; more() && next_out() <= t + tol_;) {
+            const double to = next_out();
+            if (to >= t - tol_) {
+              emit(s_new, to);
+            } else {
+              ctl.stepper().calc_state(to, s_out, s, dsdt, t_old, s_new, dsdt_new, t);
+              emit(s_out, to);
+            }
+          }
+          s.swap(s_new);
+          dsdt.swap(dsdt_new);
+          if (clamped && more()) sys_(s, dsdt, t);  // the input may jump here: a fresh derivative
+        });
   }
 
   template <class Stepper>
   void rosenbrock4(Stepper& stepper, State& s) {
     State out(s.size());
-    double t = 0, dt = std::min(o_.dt, o_.t_end);
-    while (more()) {
-      const double t_stop = stop_after(t), dt_wanted = dt;
-      const bool clamped = t + dt > t_stop - tol_;
-      if (clamped) dt = t_stop - t;
-      if (!stepper.try_step(t, dt)) {
-        rejected(t, dt);
-        continue;
-      }
-      if (clamped) {
-        t = t_stop;
-        dt = std::max(dt, dt_wanted);
-        sys_.hold_input_at(t);  // past a jump of the input (or at an output time: harmless)
-      }
-      accepted(stepper.state(), t);
-      for (; more() && next_out() <= t + tol_;) {
-        const double to = next_out();
-        if (to >= t - tol_)
-          stepper.copy_state(out);
-        else
-          stepper.dense(to, out);
-        emit(out, to);
-      }
-    }
+    adaptive(
+        false, [&](double& t, double& dt) { return stepper.try_step(t, dt); },
+        [&](double, double t, bool) {
+          accepted(stepper.state(), t);
+          for (; more() && next_out() <= t + tol_;) {
+            const double to = next_out();
+            if (to >= t - tol_)
+              stepper.copy_state(out);
+            else
+              stepper.dense(to, out);
+            emit(out, to);
+          }
+        });
     stepper.copy_state(s);
   }
 
   void bulirsch_stoer(State& s) {
     odeint::bulirsch_stoer<State, double, State, double, Algebra> bs(o_.atol, o_.rtol);
+    adaptive(
+        true, [&](double& t, double& dt) { return bs.try_step(std::ref(sys_), s, t, dt) != odeint::fail; },
+        [&](double, double t, bool) {
+          accepted(s.data(), t);
+          if (more() && next_out() <= t + tol_) emit(s, next_out());
+        });
+  }
+
+  // The loop every adaptive stepper shares: a step never crosses a jump of the input (nor,
+  // with stop_at_outputs, an output time); attempt(t, dt) tries one step and on success
+  // advances t and dt; after(t_old, t, clamped) handles the accepted step.
+  template <class Attempt, class After>
+  void adaptive(bool stop_at_outputs, Attempt&& attempt, After&& after) {
     double t = 0, dt = std::min(o_.dt, o_.t_end);
     while (more()) {
-      const double t_stop = std::min(stop_after(t), next_out()), dt_wanted = dt;
+      const double t_stop = stop_at_outputs ? std::min(stop_after(t), next_out()) : stop_after(t);
+      const double dt_wanted = dt, t_old = t;
       const bool clamped = t + dt > t_stop - tol_;
       if (clamped) dt = t_stop - t;
-      if (bs.try_step(std::ref(sys_), s, t, dt) == odeint::fail) {
+      if (!attempt(t, dt)) {
         rejected(t, dt);
         continue;
       }
@@ -197,8 +190,7 @@ class Driver {
         dt = std::max(dt, dt_wanted);
         sys_.hold_input_at(t);  // past a jump of the input (or at an output time: harmless)
       }
-      accepted(s.data(), t);
-      if (more() && next_out() <= t + tol_) emit(s, next_out());
+      after(t_old, t, clamped);
     }
   }
 
