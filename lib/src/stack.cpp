@@ -74,14 +74,23 @@ void Stack::step(const ConstMatRef& X, const ConstMatRef& S, MatRef S_new, Works
 
 Stack::Linearization Stack::linearize(const Eigen::Ref<const VectorXd>& x,
                                       const Eigen::Ref<const VectorXd>& s) const {
+  Linearization lin{VectorXd(), VectorXd(), VectorXd(), make_workspace()};
+  linearize(x, s, lin);
+  return lin;
+}
+
+void Stack::linearize(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<const VectorXd>& s,
+                      Linearization& lin) const {
   if (x.size() != input_size() || s.size() != state_dim_)
     throw InputError("linearisation point has input width " + std::to_string(x.size()) + " and state width " +
                      std::to_string(s.size()) + ", expected " + std::to_string(input_size()) + " and " +
                      std::to_string(state_dim_));
-  Linearization lin{x, s, VectorXd(state_dim_), make_workspace()};
+  if (lin.ws.trace.size() != cells_.size()) lin.ws = make_workspace();
+  lin.x = x;
+  lin.s = s;
+  lin.s_next.resize(state_dim_);
   step(lin.x, lin.s, lin.s_next, lin.ws);
   for (int i = 0; i < num_layers(); ++i) lin.ws.trace[i].s = s.segment(slices_[i].offset, slices_[i].size);
-  return lin;
 }
 
 void Stack::jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out) const {

@@ -54,10 +54,16 @@ class FixedPointSystem {
 
   using Linearization = Stack::Linearization;
   Linearization linearize(const Eigen::Ref<const VectorXd>& s) const { return stack_.linearize(x_, s); }
+  /// The same into `lin`, reusing its buffers (no allocation once sized: one per thread).
+  void linearize(const Eigen::Ref<const VectorXd>& s, Linearization& lin) const { stack_.linearize(x_, s, lin); }
   /// r at the linearisation point.
   VectorXd residual(const Linearization& lin) const;
+  void residual(const Linearization& lin, Eigen::Ref<VectorXd> r) const;
   /// Dense dr/ds: J_F - I, or T^{-1}(J_G - I).
   MatrixXd jacobian(const Linearization& lin) const;
+  /// The same into J (dim x dim); for a one-layer stack straight from the cell's formula,
+  /// without allocation.
+  void jacobian(const Linearization& lin, MatRef J) const;
   /// The Jacobian of the dynamics: J_F (discrete) or T^{-1}(J_G - I) (continuous).
   MatrixXd dynamics_jacobian(const Linearization& lin) const;
   /// out = J_dyn V and out = J_dyn^T V (k columns at once), matrix-free.
@@ -69,6 +75,9 @@ class FixedPointSystem {
   MatrixXd dynamics_block(const Linearization& lin, int layer) const;
 
  private:
+  /// J_F (discrete) or J_G (continuous) into J.
+  void map_jacobian(const Linearization& lin, MatRef J) const;
+
   Stack stack_;
   VectorXd x_;
   TimeView view_;
