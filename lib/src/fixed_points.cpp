@@ -487,30 +487,6 @@ UniqueResult unique_points(const std::vector<StartResult>& starts, const UniqueO
   return res;
 }
 
-MatrixXd sample_initial_states(const Stack& stack, const Eigen::Ref<const VectorXd>& x, int n, double noise,
-                               std::uint64_t seed, int burn_in, int spread) {
-  const int N = stack.state_dim();
-  Rng rng(seed);
-  MatrixXd S(N, n), S_next(N, n);
-  for (Eigen::Index j = 0; j < S.size(); ++j) S.data()[j] = rng.uniform(-1.0, 1.0);
-  std::vector<int> stop(static_cast<std::size_t>(n));
-  for (auto& t : stop) t = burn_in + static_cast<int>(rng.below(static_cast<std::uint64_t>(spread) + 1));
-  const int T = burn_in + spread;
-  const MatrixXd X = x.replicate(1, n);
-  MatrixXd out(N, n);
-  auto ws = stack.make_workspace();
-  for (int t = 0; t <= T; ++t) {
-    for (int j = 0; j < n; ++j)
-      if (stop[static_cast<std::size_t>(j)] == t) out.col(j) = S.col(j);
-    if (t == T) break;
-    stack.step(X, S, S_next, ws);
-    S.swap(S_next);
-  }
-  if (noise > 0)
-    for (Eigen::Index j = 0; j < out.size(); ++j) out.data()[j] += noise * rng.normal();
-  return out;
-}
-
 // --- hierarchical mode -----------------------------------------------------------------
 
 HierarchicalResult find_hierarchical(const FixedPointSystem& sys, const ConstMatRef& starts,
