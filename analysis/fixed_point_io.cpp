@@ -231,6 +231,7 @@ void write_fixed_point_report(h5::Group& root, const Model& model, const VectorX
   root.set_attr("q_tol", s.finder.q_tol);
   root.set_attr("max_iters", static_cast<long long>(s.finder.max_iters));
   root.set_attr("n_starts", static_cast<long long>(rep.starts.cols()));
+  if (!rep.starts_description.empty()) root.set_attr("starts_sampling", rep.starts_description);
   root.set_attr("n_converged", static_cast<long long>(rep.n_converged));
   root.set_attr("best_q", rep.best_q);
   root.set_attr("unique_tol", s.unique.tol);

@@ -58,7 +58,9 @@ int run_fixed_points(const FixedPointOptions& o, Context& ctx) {
 
   h5::AtomicOutput out(o.output);
   h5::File& f = out.file();
-  write_provenance(f, make_provenance(ctx, o.model, cfg.to_toml(), static_cast<long long>(s.seed)));
+  Provenance prov = make_provenance(ctx, o.model, cfg.to_toml(), static_cast<long long>(s.seed));
+  prov.source = rep.starts_description;
+  write_provenance(f, prov);
   if (!o.initial_states.empty()) f.set_attr("initial_states_path", o.initial_states);
   write_fixed_point_report(f, model, x, s, rep);
   out.commit();

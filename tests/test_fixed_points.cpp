@@ -8,9 +8,11 @@
 #include <stackdyn/fixed_point_analysis.hpp>
 #include <stackdyn/error.hpp>
 #include <stackdyn/fixed_points.hpp>
+#include <stackdyn/integrate.hpp>
 #include <stackdyn/random.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 using namespace stackdyn;
 
@@ -221,6 +223,85 @@ TEST_CASE("sampled starts are deterministic in the seed", "[fixed-points]") {
   CHECK(a == b);
   CHECK(a != sample_initial_states(st, x, 10, 0.5, 43));
   CHECK(a.rows() == st.state_dim());
+}
+
+TEST_CASE("starts lie on simulated trajectories: the map stepped, or the continuous view integrated",
+          "[fixed-points]") {
+  const Model m = test::random_model(2, {{CellType::Gru, 4}, {CellType::RnnTanh, 3}}, 8);
+  const VectorXd x = VectorXd::Constant(2, 0.3);
+  const std::vector<double> tau = {0.5, 2.0};
+  StartSampling o;
+  o.n = 12;
+  o.noise = 0;
+  o.seed = 5;
+  o.burn_in = 2;
+  o.spread = 6;
+
+  SECTION("discrete view: the random origin stepped times[j] times") {
+    const TrajectoryStarts ts = sample_trajectory_starts(m, x, TimeView::Discrete, tau, o);
+    const Stack st(m);
+    auto ws = st.make_workspace();
+    for (int j = 0; j < o.n; ++j) {
+      VectorXd s = ts.origins.col(j), next(s.size());
+      for (int t = 0; t < static_cast<int>(ts.times[j]); ++t) {
+        st.step(x, s, next, ws);
+        s.swap(next);
+      }
+      CHECK((s - ts.states.col(j)).lpNorm<Eigen::Infinity>() == 0.0);
+    }
+    CHECK(sample_initial_states(st, x, o.n, 0.0, o.seed, o.burn_in, o.spread) == ts.states);
+  }
+
+  SECTION("continuous view: equal to an independent rk4 integration at the same times") {
+    const TrajectoryStarts ts = sample_trajectory_starts(m, x, TimeView::Continuous, tau, o);
+    REQUIRE(ts.description.find("dopri5") != std::string::npos);
+    InputSpec spec;
+    spec.constant = x;
+    const InputSignal input(spec, 2, 1);
+    double worst = 0, moved = 0;
+    for (int j = 0; j < o.n; ++j) {
+      // sampled at (burn_in + k) max(tau), k in 0..spread
+      const double k = ts.times[j] / 2.0 - o.burn_in;
+      CHECK(k == Approx(std::round(k)).margin(1e-12));
+      CHECK(k >= 0);
+      CHECK(k <= o.spread);
+      ContinuousSystem sys(m, tau, input);
+      IntegratorOptions io;
+      io.method = Method::Rk4;
+      io.dt = 1e-3;
+      io.t_end = ts.times[j];
+      io.dt_out = ts.times[j];
+      VectorXd s = ts.origins.col(j);
+      integrate(sys, s, io, [](const VectorXd&, double) {});
+      worst = std::max(worst, (s - ts.states.col(j)).lpNorm<Eigen::Infinity>());
+      moved = std::max(moved, (s - ts.origins.col(j)).lpNorm<Eigen::Infinity>());
+    }
+    CHECK(worst < 1e-6);  // dopri5 at rtol 1e-8 against rk4 at dt = 1e-3
+    CHECK(moved > 0.1);   // the trajectories went somewhere
+    // not the discrete map's states
+    const TrajectoryStarts d = sample_trajectory_starts(m, x, TimeView::Discrete, tau, o);
+    CHECK(d.origins == ts.origins);
+    CHECK((d.states - ts.states).lpNorm<Eigen::Infinity>() > 1e-3);
+  }
+
+  SECTION("noise is added on top, deterministic in the seed") {
+    const TrajectoryStarts clean = sample_trajectory_starts(m, x, TimeView::Continuous, tau, o);
+    o.noise = 0.5;
+    const TrajectoryStarts a = sample_trajectory_starts(m, x, TimeView::Continuous, tau, o);
+    const TrajectoryStarts b = sample_trajectory_starts(m, x, TimeView::Continuous, tau, o);
+    CHECK(a.states == b.states);
+    const MatrixXd noise = a.states - clean.states;
+    const double sd = std::sqrt(noise.squaredNorm() / static_cast<double>(noise.size()));
+    CHECK(sd > 0.3);
+    CHECK(sd < 0.7);
+  }
+
+  SECTION("bad sampling options") {
+    o.n = 0;
+    CHECK_THROWS_AS(sample_trajectory_starts(m, x, TimeView::Continuous, tau, o), InputError);
+    o.n = 4;
+    CHECK_THROWS_AS(sample_trajectory_starts(m, x, TimeView::Continuous, {0.5, -1.0}, o), InputError);
+  }
 }
 
 TEST_CASE("analyse_fixed_points and its summary", "[fixed-points]") {

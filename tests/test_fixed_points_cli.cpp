@@ -103,6 +103,20 @@ TEST_CASE("fixed-points writes the datasets of the issue", "[fixed-points][cli]"
     std::sort(nu2.begin(), nu2.end());
     CHECK(nu2 == nu1);
   }
+  SECTION("continuous view: starts sampled from its own integrated trajectories, said in the file") {
+    CHECK(f.attr_string("starts_sampling").find("discrete map") != std::string::npos);
+    const std::string out2 = fx.dir / "fp_cont.h5";
+    const auto r2 = test::run_cli({"fixed-points", fx.model, "-o", out2, "--n-init", "200", "--seed", "3", "--mode",
+                                   "continuous", "--tau", "2,5"});
+    INFO(r2.err);
+    REQUIRE(r2.code == 0);
+    const h5::File f2 = h5::File::open(out2);
+    CHECK(f2.shape("fixed_points/states") == h5::Shape{9, 5});
+    const std::string how = f2.attr_string("starts_sampling");
+    CHECK_THAT(how, Contains("continuous-time view") && Contains("dopri5") && Contains("seed 3"));
+    CHECK(f2.attr_string("source") == how);  // the provenance's source
+    CHECK(f2.read("starts/initial").data != f.read("starts/initial").data);
+  }
   SECTION("spectrum at the fixed points") {
     const std::string out2 = fx.dir / "spec.h5";
     const auto r2 = test::run_cli({"spectrum", fx.model, fx.out, "-o", out2, "--eig-method", "block"});

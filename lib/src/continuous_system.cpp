@@ -43,7 +43,7 @@ void ContinuousSystem::rhs(const double* s, double* dsdt, double t) {
 void ContinuousSystem::jacobian(const Eigen::Ref<const Eigen::VectorXd>& s, double t, int sample,
                                 Eigen::MatrixXd& J, Eigen::VectorXd* dfdt, bool count) {
   input_->at(t, std::isnan(hold_) ? t : hold_, X_);
-  stack_.linearize_into(X_.col(sample), s, lin_);
+  stack_.linearize(X_.col(sample), s, lin_);
   stack_.jacobian_state(lin_, J);
   J.diagonal().array() -= 1.0;
   J.array().colwise() *= inv_tau_.array();

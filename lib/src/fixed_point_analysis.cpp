@@ -25,9 +25,15 @@ FixedPointReport analyse_fixed_points(const Model& model, const Eigen::Ref<const
                        std::to_string(sys.dim()));
     if (!starts->allFinite()) throw InputError("initial states hold non-finite values; expected finite numbers");
     rep.starts = *starts;
+    rep.starts_description = "starts: given (" + std::to_string(starts->cols()) + " states)";
   } else {
-    const Stack discrete(model, Coupling::Sequential);
-    rep.starts = sample_initial_states(discrete, x, search.n_init, search.noise, search.seed);
+    StartSampling so;
+    so.n = search.n_init;
+    so.noise = search.noise;
+    so.seed = search.seed;
+    TrajectoryStarts ts = sample_trajectory_starts(model, x, search.view, search.tau, so);
+    rep.starts = std::move(ts.states);
+    rep.starts_description = std::move(ts.description);
   }
 
   if (search.hierarchical) {

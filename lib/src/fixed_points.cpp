@@ -7,6 +7,7 @@
 #include <unsupported/Eigen/NonLinearOptimization>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -98,13 +99,27 @@ double FixedPointSystem::q(const Eigen::Ref<const VectorXd>& s) const {
 }
 
 VectorXd FixedPointSystem::residual(const Linearization& lin) const {
-  VectorXd r = lin.s_next - lin.s;
-  if (view_ == TimeView::Continuous) r.array() /= tau_state_.array();
+  VectorXd r(dim());
+  residual(lin, r);
   return r;
 }
 
+void FixedPointSystem::residual(const Linearization& lin, Eigen::Ref<VectorXd> r) const {
+  r = lin.s_next - lin.s;
+  if (view_ == TimeView::Continuous) r.array() /= tau_state_.array();
+}
+
+void FixedPointSystem::map_jacobian(const Linearization& lin, MatRef J) const {
+  // one layer is its cell's own Jacobian; a stack goes through the layers
+  if (stack_.num_layers() == 1)
+    std::visit([&](const auto& cell) { cell.jacobian_state(lin.ws.trace[0], J); }, stack_.cell(0));
+  else
+    J = stack_.jacobian_state(lin);
+}
+
 MatrixXd FixedPointSystem::dynamics_jacobian(const Linearization& lin) const {
-  MatrixXd J = stack_.jacobian_state(lin);
+  MatrixXd J(dim(), dim());
+  map_jacobian(lin, J);
   if (view_ == TimeView::Continuous) {
     J.diagonal().array() -= 1.0;
     J.array().colwise() /= tau_state_.array();
@@ -113,9 +128,15 @@ MatrixXd FixedPointSystem::dynamics_jacobian(const Linearization& lin) const {
 }
 
 MatrixXd FixedPointSystem::jacobian(const Linearization& lin) const {
-  MatrixXd J = dynamics_jacobian(lin);
-  if (view_ == TimeView::Discrete) J.diagonal().array() -= 1.0;
+  MatrixXd J(dim(), dim());
+  jacobian(lin, J);
   return J;
+}
+
+void FixedPointSystem::jacobian(const Linearization& lin, MatRef J) const {
+  map_jacobian(lin, J);
+  J.diagonal().array() -= 1.0;
+  if (view_ == TimeView::Continuous) J.array().colwise() /= tau_state_.array();
 }
 
 void FixedPointSystem::dynamics_jvp(const Linearization& lin, const ConstMatRef& V, MatRef out) const {
@@ -160,15 +181,29 @@ MatrixXd FixedPointSystem::dynamics_block(const Linearization& lin, int layer) c
 
 namespace {
 
-bool finite(const VectorXd& v) { return v.allFinite(); }
+// Levenberg-Marquardt on a least-squares problem P, which keeps two evaluation points (the
+// current one and a trial) so that an accepted trial's evaluation also serves its Jacobian:
+//   p.evaluate(s, r, trial)   r = r(s), remembered as the trial point or as the current one
+//   p.accept()                the trial point becomes the current one
+//   p.jacobian(J)             J = dr/ds at the current point
+// The buffers live in LmBuffers (one per thread): after the first start of a given size an
+// iteration allocates nothing.
+struct LmBuffers {
+  MatrixXd J, A, M;
+  VectorXd g, scale, d, s_try, r_try;
+  Eigen::LLT<MatrixXd> llt;
+};
 
-// The residual of a subproblem: r(s) and dr/ds for a state of dimension n.
-template <class Res, class Jac>
-StartResult levenberg_marquardt(const Eigen::Ref<const VectorXd>& s0, const FinderOptions& o, Res residual,
-                                Jac jacobian) {
+template <class Problem>
+StartResult levenberg_marquardt(const Eigen::Ref<const VectorXd>& s0, const FinderOptions& o, Problem& p,
+                                LmBuffers& b) {
+  const Eigen::Index n = s0.size();
   StartResult out;
   out.initial = s0;
-  VectorXd s = s0, r = residual(s);
+  VectorXd s = s0, r(n);
+  b.J.resize(n, n);
+  b.r_try.resize(n);
+  p.evaluate(s, r, false);
   double q = 0.5 * r.squaredNorm();
   double mu = 1e-6;       // relative to the diagonal of J^T J (Marquardt's scaling)
   double radius = 1.0;    // trust radius: no step longer than this, adapted as steps succeed or fail
@@ -176,7 +211,7 @@ StartResult levenberg_marquardt(const Eigen::Ref<const VectorXd>& s0, const Find
   out.status = StartStatus::CapReached;
   int it = 0;
   for (;; ++it) {
-    if (!std::isfinite(q) || !finite(s) || s.lpNorm<Eigen::Infinity>() > o.divergence_bound) {
+    if (!std::isfinite(q) || !s.allFinite() || s.lpNorm<Eigen::Infinity>() > o.divergence_bound) {
       out.status = StartStatus::Diverged;
       break;
     }
@@ -188,27 +223,36 @@ StartResult levenberg_marquardt(const Eigen::Ref<const VectorXd>& s0, const Find
       if (polish-- == 0 || q == 0) break;
     }
     if (it >= o.max_iters) break;
-    const MatrixXd J = jacobian(s);
-    const MatrixXd A = J.transpose() * J;
-    const VectorXd g = J.transpose() * r;
-    const VectorXd scale = A.diagonal().cwiseMax(1e-12 * std::max(1.0, A.diagonal().maxCoeff()));
+    p.jacobian(b.J);
+    // J^T J: its lower triangle is all the Cholesky factorisation reads
+    b.A.setZero(n, n);
+    b.A.selfadjointView<Eigen::Lower>().rankUpdate(b.J.transpose());
+    b.g.noalias() = b.J.transpose() * r;
+    b.scale = b.A.diagonal().cwiseMax(1e-12 * std::max(1.0, b.A.diagonal().maxCoeff()));
     bool accepted = false;
     double step_norm = 0;
     while (mu < 1e16) {
-      MatrixXd M = A;
-      M.diagonal() += mu * scale;
-      VectorXd d = -M.ldlt().solve(g);
-      step_norm = d.norm();
+      b.M = b.A;
+      b.M.diagonal() += mu * b.scale;
+      b.llt.compute(b.M);  // positive definite for mu > 0, up to rounding
+      if (b.llt.info() != Eigen::Success) {
+        mu *= 10;
+        continue;
+      }
+      b.d = b.llt.solve(b.g);
+      b.d = -b.d;
+      step_norm = b.d.norm();
       if (step_norm > radius) {
-        d *= radius / step_norm;
+        b.d *= radius / step_norm;
         step_norm = radius;
       }
-      const VectorXd s_try = s + d;
-      const VectorXd r_try = residual(s_try);
-      const double q_try = 0.5 * r_try.squaredNorm();
+      b.s_try = s + b.d;
+      p.evaluate(b.s_try, b.r_try, true);
+      const double q_try = 0.5 * b.r_try.squaredNorm();
       if (std::isfinite(q_try) && q_try < q) {
-        s = s_try;
-        r = r_try;
+        s.swap(b.s_try);
+        r.swap(b.r_try);
+        p.accept();
         q = q_try;
         mu = std::max(mu * 0.1, 1e-15);
         radius = std::min(std::max(radius, 2 * step_norm), 10.0);
@@ -225,11 +269,38 @@ StartResult levenberg_marquardt(const Eigen::Ref<const VectorXd>& s0, const Find
       break;
     }
   }
-  out.state = s;
+  out.state = std::move(s);
   out.q = q;
   out.iterations = it;
   return out;
 }
+
+// The whole system's residual, through two reusable linearisations (no allocation per call).
+struct SystemProblem {
+  const FixedPointSystem& sys;
+  FixedPointSystem::Linearization current, trial;
+  void evaluate(const VectorXd& s, VectorXd& r, bool is_trial) {
+    FixedPointSystem::Linearization& lin = is_trial ? trial : current;
+    sys.linearize(s, lin);
+    sys.residual(lin, r);
+  }
+  void accept() { std::swap(current, trial); }
+  void jacobian(MatrixXd& J) { sys.jacobian(current, J); }
+};
+
+// A subproblem given as functions: r = res(s), J = jac(s).
+template <class Res, class Jac>
+struct FunctionProblem {
+  Res res;
+  Jac jac;
+  VectorXd current, trial;
+  void evaluate(const VectorXd& s, VectorXd& r, bool is_trial) {
+    r = res(s);
+    (is_trial ? trial : current) = s;
+  }
+  void accept() { current.swap(trial); }
+  void jacobian(MatrixXd& J) { J = jac(current); }
+};
 
 // MINPACK's hybrj through Eigen: the functor computes r and dr/ds.
 struct HybridFunctor {
@@ -334,42 +405,53 @@ StartResult adam(const Eigen::Ref<const VectorXd>& s0, const FinderOptions& o, Q
   return out;
 }
 
+// The work of one thread: its buffers, reused from start to start.
+class StartWorker {
+ public:
+  StartWorker(const FixedPointSystem& sys, const FinderOptions& o) : sys_(sys), o_(o), problem_{sys, {}, {}} {}
+
+  StartResult run(const Eigen::Ref<const VectorXd>& s0) {
+    StartResult r;
+    switch (o_.method) {
+      case FinderMethod::LevenbergMarquardt: r = levenberg_marquardt(s0, o_, problem_, buffers_); break;
+      case FinderMethod::Hybrid: r = hybrid(sys_, s0, o_); break;
+      case FinderMethod::Adam:
+        r = adam(s0, o_, [&](const VectorXd& s, VectorXd& g) {
+          if (!s.allFinite()) return std::numeric_limits<double>::infinity();
+          sys_.linearize(s, problem_.current);
+          g = sys_.gradient(problem_.current);
+          return 0.5 * sys_.residual(problem_.current).squaredNorm();
+        });
+        break;
+    }
+    if (!std::isfinite(r.q)) r.q = std::numeric_limits<double>::infinity();
+    return r;
+  }
+
+ private:
+  const FixedPointSystem& sys_;
+  const FinderOptions& o_;
+  SystemProblem problem_;
+  LmBuffers buffers_;
+};
+
 }  // namespace
 
 StartResult run_start(const FixedPointSystem& sys, const Eigen::Ref<const VectorXd>& s0, const FinderOptions& o) {
-  StartResult r;
-  switch (o.method) {
-    case FinderMethod::LevenbergMarquardt:
-      r = levenberg_marquardt(
-          s0, o,
-          [&](const VectorXd& s) {
-            VectorXd res(s.size());
-            sys.residual(s, res);
-            return res;
-          },
-          [&](const VectorXd& s) { return sys.jacobian(sys.linearize(s)); });
-      break;
-    case FinderMethod::Hybrid: r = hybrid(sys, s0, o); break;
-    case FinderMethod::Adam:
-      r = adam(
-          s0, o,
-          [&](const VectorXd& s, VectorXd& g) {
-            if (!s.allFinite()) return std::numeric_limits<double>::infinity();
-            const auto lin = sys.linearize(s);
-            g = sys.gradient(lin);
-            return 0.5 * sys.residual(lin).squaredNorm();
-          });
-      break;
-  }
-  if (!std::isfinite(r.q)) r.q = std::numeric_limits<double>::infinity();
-  return r;
+  return StartWorker(sys, o).run(s0);
 }
 
 std::vector<StartResult> run_starts(const FixedPointSystem& sys, const ConstMatRef& starts, const FinderOptions& o) {
   o.validate("fixed-point search");
-  std::vector<StartResult> out(static_cast<std::size_t>(starts.cols()));
-  parallel_for(out.size(), o.threads,
-               [&](std::size_t i) { out[i] = run_start(sys, starts.col(static_cast<Eigen::Index>(i)), o); });
+  const auto n = static_cast<std::size_t>(starts.cols());
+  std::vector<StartResult> out(n);
+  // One worker per thread, each taking the next start until none is left.
+  const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(o.threads > 0 ? o.threads : default_threads()), n);
+  std::atomic<std::size_t> next{0};
+  parallel_for(workers, static_cast<int>(workers), [&](std::size_t) {
+    StartWorker w(sys, o);
+    for (std::size_t i; (i = next.fetch_add(1)) < n;) out[i] = w.run(starts.col(static_cast<Eigen::Index>(i)));
+  });
   return out;
 }
 
@@ -403,30 +485,6 @@ UniqueResult unique_points(const std::vector<StartResult>& starts, const UniqueO
     res.outliers_removed = static_cast<int>(before - res.points.size());
   }
   return res;
-}
-
-MatrixXd sample_initial_states(const Stack& stack, const Eigen::Ref<const VectorXd>& x, int n, double noise,
-                               std::uint64_t seed, int burn_in, int spread) {
-  const int N = stack.state_dim();
-  Rng rng(seed);
-  MatrixXd S(N, n), S_next(N, n);
-  for (Eigen::Index j = 0; j < S.size(); ++j) S.data()[j] = rng.uniform(-1.0, 1.0);
-  std::vector<int> stop(static_cast<std::size_t>(n));
-  for (auto& t : stop) t = burn_in + static_cast<int>(rng.below(static_cast<std::uint64_t>(spread) + 1));
-  const int T = burn_in + spread;
-  const MatrixXd X = x.replicate(1, n);
-  MatrixXd out(N, n);
-  auto ws = stack.make_workspace();
-  for (int t = 0; t <= T; ++t) {
-    for (int j = 0; j < n; ++j)
-      if (stop[static_cast<std::size_t>(j)] == t) out.col(j) = S.col(j);
-    if (t == T) break;
-    stack.step(X, S, S_next, ws);
-    S.swap(S_next);
-  }
-  if (noise > 0)
-    for (Eigen::Index j = 0; j < out.size(); ++j) out.data()[j] += noise * rng.normal();
-  return out;
 }
 
 // --- hierarchical mode -----------------------------------------------------------------
@@ -468,8 +526,10 @@ HierarchicalResult find_hierarchical(const FixedPointSystem& sys, const ConstMat
       FinderOptions fo = o.finder;
       if (fo.method != FinderMethod::LevenbergMarquardt) fo.method = FinderMethod::LevenbergMarquardt;
       parallel_for(runs.size(), fo.threads, [&](std::size_t i) {
-        runs[i] = levenberg_marquardt(starts.col(static_cast<Eigen::Index>(i)).segment(sl.offset, sl.size), fo,
-                                      layer_residual, layer_jacobian);
+        FunctionProblem<decltype(layer_residual), decltype(layer_jacobian)> p{layer_residual, layer_jacobian, {}, {}};
+        LmBuffers buffers;
+        runs[i] = levenberg_marquardt(starts.col(static_cast<Eigen::Index>(i)).segment(sl.offset, sl.size), fo, p,
+                                      buffers);
       });
       UniqueOptions uo = o.unique;
       uo.outlier_distance_scale = 0;

@@ -78,12 +78,12 @@ Stack::Linearization Stack::linearize(const Eigen::Ref<const VectorXd>& x,
                                       const Eigen::Ref<const VectorXd>& s) const {
   Linearization lin;
   lin.ws = make_workspace();
-  linearize_into(x, s, lin);
+  linearize(x, s, lin);
   return lin;
 }
 
-void Stack::linearize_into(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<const VectorXd>& s,
-                           Linearization& lin) const {
+void Stack::linearize(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<const VectorXd>& s,
+                      Linearization& lin) const {
   if (x.size() != input_size() || s.size() != state_dim_)
     throw InputError("linearisation point has input width " + std::to_string(x.size()) + " and state width " +
                      std::to_string(s.size()) + ", expected " + std::to_string(input_size()) + " and " +

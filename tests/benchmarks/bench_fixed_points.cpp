@@ -1,8 +1,12 @@
 // Benchmarks of issue 4 item 9 (not timed tests; figures depend on the machine's load).
 //
-//   bench_fixed_points finder MODEL.h5 STARTS.h5 [--threads T] [--q-tol Q]
+//   bench_fixed_points finder MODEL.h5 STARTS.h5 [--threads T] [--q-tol Q] [--methods lm,hybrid,adam]
+//                      [--repeat R] [--profile]
 //       every finder method on the same starts ('states' (n, state_dim)), input zero:
-//       time, fraction of starts with q < Q, unique points, stable points and saddles.
+//       time (the median of R runs of run_starts), fraction of starts with q < Q, unique
+//       points, stable points and saddles. --profile: the cost of the pieces of one lm
+//       iteration (linearisation, dense Jacobian, residual, the damped normal equations),
+//       of starting the threads, and of the deduplication.
 //   bench_fixed_points eigen [--layers L] [--units N] [--top-k K] [--ncv M] [--skip-full] [--seed S]
 //       eigen-analysis at one state of an L x N vanilla tanh stack: the full dense solve,
 //       the block-triangular shortcut and Spectra's matrix-free top-K, with agreement checks.
@@ -12,8 +16,10 @@
 #include <stackdyn/fixed_points.hpp>
 #include <stackdyn/h5.hpp>
 #include <stackdyn/model_io.hpp>
+#include <stackdyn/parallel.hpp>
 #include <stackdyn/random.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -39,6 +45,78 @@ bool flag(const std::vector<std::string>& a, const std::string& name) {
   return false;
 }
 
+// Median seconds per call of f over `reps` calls, after one warm-up call.
+template <class F>
+double per_call(int reps, F&& f) {
+  f();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) f();
+  return seconds_since(t0) / reps;
+}
+
+// Where one lm iteration's time goes, on one thread, at the starts themselves.
+void profile_lm(const FixedPointSystem& sys, const MatrixXd& starts, int threads) {
+  const int N = sys.dim(), n = static_cast<int>(starts.cols());
+  FinderOptions o;
+  o.threads = 1;
+  std::vector<StartResult> one;
+  const double t_serial = per_call(3, [&] { one = run_starts(sys, starts, o); });
+  long long iters = 0;
+  for (const auto& r : one) iters += r.iterations;
+  int j = 0;
+  auto next = [&] { return starts.col(j++ % n); };
+  const int reps = 20000;
+  // The general paths: a new Linearization (workspace and all) per call, the residual
+  // through a fresh workspace, the dense Jacobian through Stack::jacobian_state.
+  const double t_lin_new = per_call(reps, [&] { volatile double v = sys.linearize(next()).s_next[0]; (void)v; });
+  FixedPointSystem::Linearization lin = sys.linearize(starts.col(0));
+  const double t_jac_stack = per_call(reps, [&] { volatile double v = sys.stack().jacobian_state(lin)(0, 0); (void)v; });
+  VectorXd r(N);
+  const double t_res_fresh = per_call(reps, [&] {
+    sys.residual(next(), r);
+    volatile double v = r[0];
+    (void)v;
+  });
+  // What the lm loop uses now: one reusable Linearization per thread, the Jacobian in place.
+  const double t_lin_reuse = per_call(reps, [&] {
+    sys.linearize(next(), lin);
+    sys.residual(lin, r);
+    volatile double v = r[0];
+    (void)v;
+  });
+  MatrixXd J(N, N);
+  const double t_jac_inplace = per_call(reps, [&] {
+    sys.jacobian(lin, J);
+    volatile double v = J(0, 0);
+    (void)v;
+  });
+  MatrixXd A(N, N), M(N, N);
+  VectorXd g(N), d(N);
+  Eigen::LLT<MatrixXd> llt(N);
+  const double t_solve = per_call(reps, [&] {
+    A.setZero();
+    A.selfadjointView<Eigen::Lower>().rankUpdate(J.transpose());
+    g.noalias() = J.transpose() * r;
+    M = A;
+    M.diagonal().array() += 1e-6;
+    llt.compute(M);
+    d = llt.solve(g);
+    volatile double v = d[0];
+    (void)v;
+  });
+  const double t_threads = per_call(200, [&] { parallel_for(static_cast<std::size_t>(threads), threads, [](std::size_t) {}); });
+  const double t_unique = per_call(20, [&] { volatile auto k = unique_points(one, UniqueOptions{}, MatrixXd()).points.size(); (void)k; });
+  std::printf("lm profile (one thread, %d starts, %lld iterations in all, %.2f per start): %.4f s, %.2f us per iteration\n",
+              n, iters, static_cast<double>(iters) / n, t_serial, 1e6 * t_serial / static_cast<double>(iters));
+  std::printf("  general paths, per call: new linearisation %.2f us, residual with a fresh workspace %.2f us, "
+              "Stack::jacobian_state %.2f us\n",
+              1e6 * t_lin_new, 1e6 * t_res_fresh, 1e6 * t_jac_stack);
+  std::printf("  reused buffers, per call: linearise + residual %.2f us, Jacobian in place %.2f us; "
+              "J^T J, J^T r, Cholesky solve %.2f us\n",
+              1e6 * t_lin_reuse, 1e6 * t_jac_inplace, 1e6 * t_solve);
+  std::printf("  starting %d threads: %.1f us; unique_points: %.2f ms\n", threads, 1e6 * t_threads, 1e3 * t_unique);
+}
+
 int bench_finder(const std::vector<std::string>& a) {
   if (a.size() < 3) {
     std::cerr << "usage: bench_fixed_points finder MODEL.h5 STARTS.h5 [--threads T] [--q-tol Q]\n";
@@ -52,17 +130,27 @@ int bench_finder(const std::vector<std::string>& a) {
   const FixedPointSystem sys(model, VectorXd::Zero(model.input_size), TimeView::Discrete);
   const double q_tol = std::stod(arg(a, "--q-tol", "1e-12"));
   const int threads = std::stoi(arg(a, "--threads", "2"));
+  const int repeat = std::max(1, std::stoi(arg(a, "--repeat", "1")));
+  const std::string methods = "," + arg(a, "--methods", "lm,hybrid,adam") + ",";
+  if (flag(a, "--profile")) profile_lm(sys, starts, threads);
   std::printf("%-8s %8s %10s %9s %7s %7s %8s %10s %10s %14s\n", "method", "starts", "seconds", "q<tol", "unique",
               "stable", "saddles", "median_q", "max_q_pts", "q<1e-20:u/st/sd");
   for (auto m : {FinderMethod::LevenbergMarquardt, FinderMethod::Hybrid, FinderMethod::Adam}) {
+    if (methods.find("," + std::string(finder_method_name(m)) + ",") == std::string::npos) continue;
     FinderOptions o;
     o.method = m;
     o.q_tol = q_tol;
     o.threads = threads;
     o.max_iters = m == FinderMethod::Adam ? 5000 : 200;
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto runs = run_starts(sys, starts, o);
-    const double secs = seconds_since(t0);
+    std::vector<StartResult> runs;
+    std::vector<double> times;
+    for (int k = 0; k < repeat; ++k) {
+      const auto t0 = std::chrono::steady_clock::now();
+      runs = run_starts(sys, starts, o);
+      times.push_back(seconds_since(t0));
+    }
+    std::sort(times.begin(), times.end());
+    const double secs = times[times.size() / 2];
     int ok = 0;
     std::vector<double> qs;
     for (const auto& r : runs) {

@@ -28,6 +28,7 @@ struct FixedPointSearch {
 
 struct FixedPointReport {
   MatrixXd starts;                   ///< (state_dim, n) initial states
+  std::string starts_description;    ///< where the starts came from (sample_trajectory_starts' description)
   std::vector<StartResult> runs;     ///< per start (empty in hierarchical mode)
   std::vector<UniquePoint> points;   ///< unique fixed points, increasing q
   std::vector<Spectrum> spectra;     ///< one per point

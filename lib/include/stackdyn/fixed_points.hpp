@@ -54,10 +54,16 @@ class FixedPointSystem {
 
   using Linearization = Stack::Linearization;
   Linearization linearize(const Eigen::Ref<const VectorXd>& s) const { return stack_.linearize(x_, s); }
+  /// The same into `lin`, reusing its buffers (no allocation once sized: one per thread).
+  void linearize(const Eigen::Ref<const VectorXd>& s, Linearization& lin) const { stack_.linearize(x_, s, lin); }
   /// r at the linearisation point.
   VectorXd residual(const Linearization& lin) const;
+  void residual(const Linearization& lin, Eigen::Ref<VectorXd> r) const;
   /// Dense dr/ds: J_F - I, or T^{-1}(J_G - I).
   MatrixXd jacobian(const Linearization& lin) const;
+  /// The same into J (dim x dim); for a one-layer stack straight from the cell's formula,
+  /// without allocation.
+  void jacobian(const Linearization& lin, MatRef J) const;
   /// The Jacobian of the dynamics: J_F (discrete) or T^{-1}(J_G - I) (continuous).
   MatrixXd dynamics_jacobian(const Linearization& lin) const;
   /// out = J_dyn V and out = J_dyn^T V (k columns at once), matrix-free.
@@ -69,6 +75,9 @@ class FixedPointSystem {
   MatrixXd dynamics_block(const Linearization& lin, int layer) const;
 
  private:
+  /// J_F (discrete) or J_G (continuous) into J.
+  void map_jacobian(const Linearization& lin, MatRef J) const;
+
   Stack stack_;
   VectorXd x_;
   TimeView view_;
@@ -137,9 +146,35 @@ UniqueResult unique_points(const std::vector<StartResult>& starts, const UniqueO
 
 /// Initial states "from trajectories" of the discrete map: n random states s ~ U(-1, 1)
 /// stepped `burn_in` + U{0..spread} times under the constant input, plus N(0, noise^2) on
-/// every coordinate. Deterministic in `seed`.
+/// every coordinate. Deterministic in `seed`. (sample_trajectory_starts with the Discrete
+/// view, states only.)
 MatrixXd sample_initial_states(const Stack& sequential, const Eigen::Ref<const VectorXd>& x, int n, double noise,
                                std::uint64_t seed, int burn_in = 20, int spread = 80);
+
+/// How starts are sampled from simulated trajectories (issue 4 item 1).
+struct StartSampling {
+  int n = 256;
+  double noise = 0.5;       ///< std of the Gaussian noise added to every coordinate
+  std::uint64_t seed = 0;
+  int burn_in = 20;         ///< a start is taken after burn_in + U{0..spread} units of time:
+  int spread = 80;          ///< steps of the map, or (continuous view) multiples of max(tau)
+  double rtol = 1e-8, atol = 1e-10;  ///< continuous view: dopri5's tolerances
+};
+
+struct TrajectoryStarts {
+  MatrixXd states;    ///< (state_dim, n) the starts, noise included
+  MatrixXd origins;   ///< (state_dim, n) the random state s ~ U(-1, 1) each trajectory began at
+  VectorXd times;     ///< (n) when each start was taken: steps, or time units of tau
+  std::string description;  ///< how, in one line (for the result file's provenance)
+};
+
+/// n trajectories from random states under the constant input x, each sampled once at a
+/// random time, plus noise. Discrete view: the map F (Sequential coupling), exactly as
+/// sample_initial_states. Continuous view: tau_l ds^(l)/dt = G_l(s, x) - s^(l) integrated
+/// by integrate() (dopri5, dense output at the sampling times, all trajectories as one
+/// batch). Deterministic in `o.seed`; `tau` as FixedPointSystem's.
+TrajectoryStarts sample_trajectory_starts(const Model& model, const Eigen::Ref<const VectorXd>& x, TimeView view,
+                                          const std::vector<double>& tau, const StartSampling& o);
 
 // --- hierarchical mode (DESIGN.md 3: layer l's points depend on the points below) -------
 

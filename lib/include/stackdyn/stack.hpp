@@ -56,9 +56,9 @@ class Stack {
     Workspace ws;
   };
   Linearization linearize(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<const VectorXd>& s) const;
-  /// The same into `lin`, reusing its storage (no allocation when called again at the same sizes).
-  void linearize_into(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<const VectorXd>& s,
-                      Linearization& lin) const;
+  /// The same into `lin`, reusing its buffers: no allocation once they have their sizes
+  /// (for loops that linearise many times, one Linearization per thread).
+  void linearize(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<const VectorXd>& s, Linearization& lin) const;
 
   /// out = dF/ds dS + dF/dx dX, k tangent columns at once (dX is input_size x k).
   void jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out) const;
