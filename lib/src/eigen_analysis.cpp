@@ -10,6 +10,13 @@
 #include <numbers>
 #include <numeric>
 
+// LAPACK (Debian's liblapack3 interface, OpenBLAS's implementation): the general real
+// eigenproblem. Fortran calling convention: everything by pointer, column-major, the two
+// hidden lengths of the character arguments last (gfortran passes them as size_t).
+extern "C" void dgeev_(const char* jobvl, const char* jobvr, const int* n, double* a, const int* lda, double* wr,
+                       double* wi, double* vl, const int* ldvl, double* vr, const int* ldvr, double* work,
+                       const int* lwork, int* info, std::size_t jobvl_len, std::size_t jobvr_len);
+
 namespace stackdyn {
 
 using Eigen::MatrixXcd;
@@ -88,6 +95,59 @@ void JacobianOp::perform_op(const double* x_in, double* y_out) const {
   y = out;
 }
 
+DenseEigen dense_eigen(const Eigen::Ref<const MatrixXd>& A, bool vectors) {
+  if (A.rows() != A.cols()) throw InputError("dense_eigen: the matrix must be square");
+  if (A.rows() > std::numeric_limits<int>::max() / std::max<Eigen::Index>(A.rows(), 1))
+    throw InputError("dense_eigen: the matrix is too large for LAPACK's 32-bit indices");
+  const int n = static_cast<int>(A.rows());
+  DenseEigen out;
+  if (n == 0) return out;
+  MatrixXd a = A;  // dgeev overwrites its input
+  VectorXd wr(n), wi(n);
+  MatrixXd vl(vectors ? n : 1, vectors ? n : 1), vr(vectors ? n : 1, vectors ? n : 1);
+  const char job = vectors ? 'V' : 'N';
+  const int ldv = static_cast<int>(vl.rows());
+  int info = 0, lwork = -1;
+  double query = 0;
+  dgeev_(&job, &job, &n, a.data(), &n, wr.data(), wi.data(), vl.data(), &ldv, vr.data(), &ldv, &query, &lwork, &info,
+         1, 1);
+  if (info != 0) throw RunError("LAPACK dgeev: workspace query failed (info " + std::to_string(info) + ")");
+  lwork = std::max(static_cast<int>(query), vectors ? 4 * n : 3 * n);
+  std::vector<double> work(static_cast<std::size_t>(lwork));
+  dgeev_(&job, &job, &n, a.data(), &n, wr.data(), wi.data(), vl.data(), &ldv, vr.data(), &ldv, work.data(), &lwork,
+         &info, 1, 1);
+  if (info > 0) throw RunError("the dense eigen-solve did not converge (LAPACK dgeev: QR failed, info " +
+                               std::to_string(info) + ")");
+  if (info < 0) throw RunError("LAPACK dgeev: bad argument " + std::to_string(-info));
+  out.values.resize(n);
+  for (int j = 0; j < n; ++j) out.values[j] = {wr[j], wi[j]};
+  if (!vectors) return out;
+  // dgeev stores a complex pair (wi[j] > 0, then its conjugate) as two real columns:
+  // v_j = vr_j + i vr_{j+1}, v_{j+1} = conj(v_j); the same for the left vectors u, which
+  // satisfy u^H A = lambda u^H, so that w = conj(u) has w^T A = lambda w^T.
+  out.right.resize(n, n);
+  out.left.resize(n, n);
+  for (int j = 0; j < n; ++j) {
+    if (wi[j] == 0) {
+      out.right.col(j) = vr.col(j).cast<std::complex<double>>();
+      out.left.col(j) = vl.col(j).cast<std::complex<double>>();
+    } else if (wi[j] > 0 && j + 1 < n) {
+      const std::complex<double> i1(0, 1);
+      out.right.col(j) = vr.col(j).cast<std::complex<double>>() + i1 * vr.col(j + 1).cast<std::complex<double>>();
+      out.right.col(j + 1) = out.right.col(j).conjugate();
+      out.left.col(j) = vl.col(j).cast<std::complex<double>>() - i1 * vl.col(j + 1).cast<std::complex<double>>();
+      out.left.col(j + 1) = out.left.col(j).conjugate();
+      ++j;
+    }
+  }
+  for (int j = 0; j < n; ++j) {
+    out.right.col(j).normalize();  // dgeev's are unit already; exact to rounding
+    const std::complex<double> c = out.left.col(j).transpose() * out.right.col(j);
+    out.left.col(j) /= c;  // w^T v = 1 (c ~ 0 only for a defective eigenvalue)
+  }
+  return out;
+}
+
 namespace {
 
 void finish(Spectrum& sp, TimeView view) {
@@ -105,31 +165,24 @@ VectorXcd sorted(const VectorXcd& v, EigenOrder which) {
 void block_spectra(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, EigenOrder which,
                    Spectrum& sp) {
   sp.block_eigenvalues.clear();
-  for (int l = 0; l < sys.stack().num_layers(); ++l) {
-    Eigen::EigenSolver<MatrixXd> es(sys.dynamics_block(lin, l), false);
-    sp.block_eigenvalues.push_back(sorted(es.eigenvalues(), which));
-  }
+  for (int l = 0; l < sys.stack().num_layers(); ++l)
+    sp.block_eigenvalues.push_back(sorted(dense_eigen(sys.dynamics_block(lin, l), false).values, which));
 }
 
 void full_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
                 Spectrum& sp) {
   const MatrixXd J = sys.dynamics_jacobian(lin);
   const int nv = std::min<int>(o.n_vectors, static_cast<int>(J.rows()));
-  Eigen::EigenSolver<MatrixXd> es(J, nv > 0);
-  if (es.info() != Eigen::Success) throw RunError("the dense eigen-solve did not converge");
-  const VectorXcd lambda = es.eigenvalues();
-  const auto idx = eigen_order(lambda, o.which);
-  sp.eigenvalues.resize(lambda.size());
-  for (std::size_t i = 0; i < idx.size(); ++i) sp.eigenvalues[static_cast<Eigen::Index>(i)] = lambda[idx[i]];
+  const DenseEigen es = dense_eigen(J, nv > 0);
+  const auto idx = eigen_order(es.values, o.which);
+  sp.eigenvalues.resize(es.values.size());
+  for (std::size_t i = 0; i < idx.size(); ++i) sp.eigenvalues[static_cast<Eigen::Index>(i)] = es.values[idx[i]];
   if (nv > 0) {
-    const MatrixXcd V = es.eigenvectors();
-    const MatrixXcd W = V.partialPivLu().inverse();  // rows: left eigenvectors, W V = I
     sp.right.resize(J.rows(), nv);
     sp.left.resize(J.rows(), nv);
     for (int i = 0; i < nv; ++i) {
-      const double nrm = V.col(idx[static_cast<std::size_t>(i)]).norm();
-      sp.right.col(i) = V.col(idx[static_cast<std::size_t>(i)]) / nrm;
-      sp.left.col(i) = W.row(idx[static_cast<std::size_t>(i)]).transpose() * nrm;
+      sp.right.col(i) = es.right.col(idx[static_cast<std::size_t>(i)]);
+      sp.left.col(i) = es.left.col(idx[static_cast<std::size_t>(i)]);
     }
   }
 }
