@@ -1,6 +1,10 @@
-// The dense eigen-solves through LAPACK's dgeev (full and block methods) checked
+// The dense eigen-solves through LAPACK's dgeev (task: full and block methods) checked
 // independently: eigenvalues against Eigen's EigenSolver, right and left vectors by their
-// residuals; OpenBLAS's threads in parallel_for.
+// residuals; the block method's eigenvectors (substitution through the layers) against the
+// full method's; an eigenvalue repeated across layers; OpenBLAS's threads in parallel_for.
+#include "fixed_point_models.hpp"
+#include "random_model.hpp"
+
 #include <catch2/catch.hpp>
 #include <stackdyn/blas_threads.hpp>
 #include <stackdyn/eigen_analysis.hpp>
@@ -68,6 +72,94 @@ TEST_CASE("LAPACK dgeev: eigenvalues as Eigen's EigenSolver, right and left vect
   const DenseEigen vals = dense_eigen(A, false);
   CHECK(vals.right.size() == 0);
   CHECK(max_mismatch(vals.values, de.values) < 1e-11);
+}
+
+TEST_CASE("block method: right and left eigenvectors of the top modes agree with the full method's",
+          "[fixed-points][eigen][lapack]") {
+  const Model m = test::random_model(3,
+                                     {{CellType::RnnTanh, 9},
+                                      {CellType::Gru, 7, false, true},
+                                      {CellType::Lstm, 5, true, false},
+                                      {CellType::DeepTransition, 6, false, false, {8}, true}},
+                                     17, 1.1);
+  const auto view = GENERATE(TimeView::Discrete, TimeView::Continuous);
+  const FixedPointSystem sys(m, VectorXd::Constant(3, 0.2), view, {1.0, 2.0, 0.5, 4.0});
+  std::mt19937_64 g(5);
+  std::uniform_real_distribution<double> U(-0.7, 0.7);
+  VectorXd s(sys.dim());
+  for (auto& v : s) v = U(g);
+  EigenOptions o;
+  o.n_vectors = 8;
+  o.which = natural_order(view);
+  o.method = EigenMethod::Full;
+  const Spectrum full = analyse_spectrum(sys, s, o);
+  o.method = EigenMethod::Block;
+  const Spectrum block = analyse_spectrum(sys, s, o);
+  REQUIRE(block.right.cols() == 8);
+  REQUIRE(block.left.cols() == 8);
+  const MatrixXcd J = sys.dynamics_jacobian(sys.linearize(s)).cast<cd>();
+  for (int i = 0; i < 8; ++i) {
+    const cd l = block.eigenvalues[i];
+    INFO("mode " << i << ": " << l << " (full: " << full.eigenvalues[i] << ")");
+    REQUIRE(std::abs(l - full.eigenvalues[i]) < 1e-9);
+    const VectorXcd v = block.right.col(i), w = block.left.col(i);
+    const VectorXcd vf = full.right.col(i), wf = full.left.col(i);
+    CHECK_FALSE(block.repeated[static_cast<std::size_t>(i)]);
+    CHECK(std::abs(v.norm() - 1) < 1e-12);
+    CHECK((J * v - l * v).norm() < 1e-10);
+    CHECK((J.transpose() * w - l * w).norm() < 1e-10 * std::max(1.0, w.norm()));
+    CHECK(std::abs(cd(w.transpose() * v) - 1.0) < 1e-10);
+    // the same vectors up to a phase e^{i theta}: |<v_full, v_block>| = 1, and then
+    // w_block = e^{-i theta} w_full, so (w_block^T v_full)(w_full^T v_block) = 1
+    CHECK(std::abs(std::abs(vf.dot(v)) - 1) < 1e-9);
+    CHECK(std::abs(cd(w.transpose() * vf) * cd(wf.transpose() * v) - 1.0) < 1e-8);
+  }
+}
+
+TEST_CASE("block method: an eigenvalue repeated across layers is flagged and solved in least squares",
+          "[fixed-points][eigen][lapack]") {
+  // two linear-at-the-origin layers (tanh'(0) = 1): A_11 = W1, A_22 = W2, J_21 = U W1;
+  // lambda = 0.5 in both blocks.
+  const MatrixXd W1 = Eigen::Vector2d(0.5, 0.2).asDiagonal(), W2 = Eigen::Vector2d(0.5, 0.3).asDiagonal();
+  auto model = [&](const MatrixXd& U) {
+    Model m;
+    m.input_size = 1;
+    m.layers.push_back(test::vanilla_layer(CellType::RnnTanh, W1, MatrixXd::Zero(2, 1), VectorXd::Zero(2)));
+    m.layers.push_back(test::vanilla_layer(CellType::RnnTanh, W2, U, VectorXd::Zero(2)));
+    m.validate("repeated");
+    return m;
+  };
+  EigenOptions o;
+  o.method = EigenMethod::Block;
+  o.n_vectors = 2;
+  SECTION("consistent: the coupling misses the lower layer's mode, exact eigenvectors") {
+    MatrixXd U(2, 2);
+    U << 0, 1, 1, 0;
+    const Model m = model(U);
+    const FixedPointSystem sys(m, VectorXd::Zero(1), TimeView::Discrete);
+    const Spectrum sp = analyse_spectrum(sys, VectorXd::Zero(4), o);
+    const MatrixXcd J = sys.dynamics_jacobian(sys.linearize(VectorXd::Zero(4))).cast<cd>();
+    for (int i = 0; i < 2; ++i) {
+      CHECK(sp.eigenvalues[i] == cd(0.5));
+      CHECK(sp.repeated[static_cast<std::size_t>(i)]);
+      const VectorXcd v = sp.right.col(i), w = sp.left.col(i);
+      CHECK((J * v - 0.5 * v).norm() < 1e-12);
+      CHECK((J.transpose() * w - 0.5 * w).norm() < 1e-12 * w.norm());
+      CHECK(std::abs(cd(w.transpose() * v) - 1.0) < 1e-12);
+    }
+    // mode 0 belongs to layer 1 (x_1 = e1), layer 2 solves (0.5 - 0.3) x_22 = 0.5
+    CHECK(std::abs(sp.right(3, 0) / sp.right(0, 0) - 2.5) < 1e-12);
+  }
+  SECTION("inconsistent: lambda is defective in J, the returned vector misses by its residual") {
+    const Model m = model(MatrixXd::Identity(2, 2));
+    const FixedPointSystem sys(m, VectorXd::Zero(1), TimeView::Discrete);
+    const Spectrum sp = analyse_spectrum(sys, VectorXd::Zero(4), o);
+    const MatrixXcd J = sys.dynamics_jacobian(sys.linearize(VectorXd::Zero(4))).cast<cd>();
+    CHECK(sp.repeated[0]);
+    const VectorXcd v = sp.right.col(0);
+    CHECK((J * v - 0.5 * v).norm() > 0.1);  // no eigenvector starts in layer 1
+    CHECK(v.allFinite());
+  }
 }
 
 TEST_CASE("parallel_for runs OpenBLAS single-threaded and restores its thread count", "[eigen][lapack]") {

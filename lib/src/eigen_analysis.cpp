@@ -187,6 +187,112 @@ void full_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearizati
   }
 }
 
+// J_dyn X (or J_dyn^T X) for a complex vector, through two real products.
+VectorXcd complex_product(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin,
+                          const VectorXcd& x, bool transpose) {
+  MatrixXd X(x.size(), 2), Y(x.size(), 2);
+  X.col(0) = x.real();
+  X.col(1) = x.imag();
+  if (transpose)
+    sys.dynamics_vjp(lin, X, Y);
+  else
+    sys.dynamics_jvp(lin, X, Y);
+  return Y.col(0).cast<std::complex<double>>() + std::complex<double>(0, 1) * Y.col(1).cast<std::complex<double>>();
+}
+
+// Solves M x = b for the shifted block M = lambda I - A (or its transpose). When lambda is
+// within `tol` (relative) of one of A's eigenvalues `mu`, M is singular: the minimum-norm
+// least-squares solution, and `singular` is set.
+VectorXcd shifted_solve(const MatrixXd& A, const VectorXcd& mu, std::complex<double> lambda, bool transpose,
+                        const VectorXcd& b, double tol, bool& singular) {
+  MatrixXcd M = -A.cast<std::complex<double>>();
+  M.diagonal().array() += lambda;
+  if (transpose) M.transposeInPlace();
+  const double gap = mu.size() ? (mu.array() - lambda).abs().minCoeff() : 1e300;
+  if (gap > tol * std::max(1.0, std::abs(lambda))) return M.partialPivLu().solve(b);
+  singular = true;
+  Eigen::CompleteOrthogonalDecomposition<MatrixXcd> cod(M);
+  cod.setThreshold(std::max(tol, 1e3 * std::numeric_limits<double>::epsilon()));
+  return cod.solve(b);
+}
+
+// The block method (DESIGN.md 3): every eigenvalue from the diagonal blocks; the top
+// n_vectors modes' vectors by substitution through the layers (see eigen_analysis.hpp).
+void block_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
+                 Spectrum& sp) {
+  const auto& slices = sys.stack().slices();
+  const int L = static_cast<int>(sp.block_eigenvalues.size());
+  Eigen::Index n = 0;
+  for (const auto& b : sp.block_eigenvalues) n += b.size();
+  VectorXcd all(n);
+  std::vector<int> layer_of(static_cast<std::size_t>(n));
+  n = 0;
+  for (int l = 0; l < L; ++l) {
+    const auto& b = sp.block_eigenvalues[static_cast<std::size_t>(l)];
+    all.segment(n, b.size()) = b;
+    std::fill_n(layer_of.begin() + n, b.size(), l);
+    n += b.size();
+  }
+  const auto idx = eigen_order(all, o.which);
+  sp.eigenvalues.resize(n);
+  for (std::size_t i = 0; i < idx.size(); ++i) sp.eigenvalues[static_cast<Eigen::Index>(i)] = all[idx[i]];
+  const int nv = std::min<int>(o.n_vectors, static_cast<int>(n));
+  if (nv <= 0) return;
+
+  const int N = sys.dim();
+  sp.right = MatrixXcd::Zero(N, nv);
+  sp.left = MatrixXcd::Zero(N, nv);
+  sp.repeated.assign(static_cast<std::size_t>(nv), false);
+  std::vector<MatrixXd> A(static_cast<std::size_t>(L));  // diagonal blocks, made when first needed
+  auto block = [&](int l) -> const MatrixXd& {
+    auto& a = A[static_cast<std::size_t>(l)];
+    if (a.size() == 0) a = sys.dynamics_block(lin, l);
+    return a;
+  };
+  std::vector<DenseEigen> dec(static_cast<std::size_t>(L));  // with vectors, hosting layers only
+  std::vector<std::vector<bool>> used(static_cast<std::size_t>(L));
+  for (int i = 0; i < nv; ++i) {
+    const int l = layer_of[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])];
+    const std::complex<double> lambda = sp.eigenvalues[i];
+    auto& d = dec[static_cast<std::size_t>(l)];
+    auto& u = used[static_cast<std::size_t>(l)];
+    if (d.values.size() == 0) {
+      d = dense_eigen(block(l), true);
+      u.assign(static_cast<std::size_t>(d.values.size()), false);
+    }
+    // the block's own vectors of this eigenvalue (nearest not yet taken: repeated ones differ)
+    Eigen::Index j = -1;
+    for (Eigen::Index k = 0; k < d.values.size(); ++k)
+      if (!u[static_cast<std::size_t>(k)] && (j < 0 || std::abs(d.values[k] - lambda) < std::abs(d.values[j] - lambda)))
+        j = k;
+    u[static_cast<std::size_t>(j)] = true;
+    const StateSlice& sl = slices[static_cast<std::size_t>(l)];
+    VectorXcd x = VectorXcd::Zero(N), y = VectorXcd::Zero(N);
+    x.segment(sl.offset, sl.size) = d.right.col(j);
+    y.segment(sl.offset, sl.size) = d.left.col(j);
+    bool singular = false;
+    // right: layers above by forward substitution, (lambda I - A_mm) x_m = [J x_{<m}]_m
+    for (int m = l + 1; m < L; ++m) {
+      const StateSlice& sm = slices[static_cast<std::size_t>(m)];
+      const VectorXcd rhs = complex_product(sys, lin, x, false).segment(sm.offset, sm.size);
+      x.segment(sm.offset, sm.size) = shifted_solve(block(m), sp.block_eigenvalues[static_cast<std::size_t>(m)],
+                                                    lambda, false, rhs, o.repeated_tol, singular);
+    }
+    // left: layers below by back substitution, (lambda I - A_mm)^T y_m = [J^T y_{>m}]_m
+    for (int m = l - 1; m >= 0; --m) {
+      const StateSlice& sm = slices[static_cast<std::size_t>(m)];
+      const VectorXcd rhs = complex_product(sys, lin, y, true).segment(sm.offset, sm.size);
+      y.segment(sm.offset, sm.size) = shifted_solve(block(m), sp.block_eigenvalues[static_cast<std::size_t>(m)],
+                                                    lambda, true, rhs, o.repeated_tol, singular);
+    }
+    x /= x.norm();
+    const std::complex<double> c = y.transpose() * x;  // = y_l^T x_l: the supports meet in layer l only
+    sp.right.col(i) = x;
+    sp.left.col(i) = y / c;
+    sp.repeated[static_cast<std::size_t>(i)] = singular;
+  }
+}
+
 template <class Op>
 bool spectra_top(Op& op, int k, EigenOrder which, const EigenOptions& o, VectorXcd& vals, MatrixXcd& vecs,
                  int& converged) {
@@ -253,18 +359,7 @@ Spectrum analyse_spectrum(const FixedPointSystem& sys, const Eigen::Ref<const Ve
     block_spectra(sys, lin, o.which, sp);
   switch (m) {
     case EigenMethod::Full: full_solve(sys, lin, o, sp); break;
-    case EigenMethod::Block: {
-      Eigen::Index n = 0;
-      for (const auto& b : sp.block_eigenvalues) n += b.size();
-      VectorXcd all(n);
-      n = 0;
-      for (const auto& b : sp.block_eigenvalues) {
-        all.segment(n, b.size()) = b;
-        n += b.size();
-      }
-      sp.eigenvalues = sorted(all, o.which);
-      break;
-    }
+    case EigenMethod::Block: block_solve(sys, lin, o, sp); break;
     case EigenMethod::Spectra: spectra_solve(sys, lin, o, sp); break;
     case EigenMethod::Auto: break;
   }
