@@ -16,6 +16,9 @@
 extern "C" void dgeev_(const char* jobvl, const char* jobvr, const int* n, double* a, const int* lda, double* wr,
                        double* wi, double* vl, const int* ldvl, double* vr, const int* ldvr, double* work,
                        const int* lwork, int* info, std::size_t jobvl_len, std::size_t jobvr_len);
+// LU solve of a complex system (OpenBLAS's is blocked and threaded: several times Eigen's).
+extern "C" void zgesv_(const int* n, const int* nrhs, std::complex<double>* a, const int* lda, int* ipiv,
+                       std::complex<double>* b, const int* ldb, int* info);
 
 namespace stackdyn {
 
@@ -209,7 +212,16 @@ VectorXcd shifted_solve(const MatrixXd& A, const VectorXcd& mu, std::complex<dou
   M.diagonal().array() += lambda;
   if (transpose) M.transposeInPlace();
   const double gap = mu.size() ? (mu.array() - lambda).abs().minCoeff() : 1e300;
-  if (gap > tol * std::max(1.0, std::abs(lambda))) return M.partialPivLu().solve(b);
+  if (gap > tol * std::max(1.0, std::abs(lambda))) {
+    const int n = static_cast<int>(M.rows()), one = 1;
+    MatrixXcd LU = M;
+    VectorXcd x = b;
+    std::vector<int> ipiv(static_cast<std::size_t>(n));
+    int info = 0;
+    zgesv_(&n, &one, LU.data(), &n, ipiv.data(), x.data(), &n, &info);
+    if (info < 0) throw RunError("LAPACK zgesv: bad argument " + std::to_string(-info));
+    if (info == 0) return x;  // info > 0: exactly singular after all, least squares below
+  }
   singular = true;
   Eigen::CompleteOrthogonalDecomposition<MatrixXcd> cod(M);
   cod.setThreshold(std::max(tol, 1e3 * std::numeric_limits<double>::epsilon()));
@@ -254,6 +266,14 @@ void block_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearizat
   for (int i = 0; i < nv; ++i) {
     const int l = layer_of[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])];
     const std::complex<double> lambda = sp.eigenvalues[i];
+    // J is real: the partner of a complex pair has the conjugate vectors (same normalisation)
+    if (i > 0 && lambda.imag() != 0 && sp.eigenvalues[i - 1] == std::conj(lambda) &&
+        layer_of[static_cast<std::size_t>(idx[static_cast<std::size_t>(i - 1)])] == l) {
+      sp.right.col(i) = sp.right.col(i - 1).conjugate();
+      sp.left.col(i) = sp.left.col(i - 1).conjugate();
+      sp.repeated[static_cast<std::size_t>(i)] = sp.repeated[static_cast<std::size_t>(i - 1)];
+      continue;
+    }
     auto& d = dec[static_cast<std::size_t>(l)];
     auto& u = used[static_cast<std::size_t>(l)];
     if (d.values.size() == 0) {

@@ -25,7 +25,8 @@
 // and the left eigenvector y: zero above l, w_l in layer l, and below, upwards from l - 1,
 //     (lambda I - A_mm)^T y_m = sum_{k>m} J_km^T y_k      (one vector-Jacobian product).
 // Normalised as the full method's: |x|_2 = 1, y^T x = 1 (= y_l^T x_l). Each shifted block
-// is solved by LU, O(n_m^3) per layer per mode. Repeated across layers: when lambda is also
+// is solved by LU (LAPACK's zgesv), O(n_m^3) per layer per mode; the conjugate partner of a
+// complex pair takes its pair's conjugated vectors. Repeated across layers: when lambda is also
 // within `repeated_tol` (relative) of an eigenvalue of a block it is substituted through,
 // that system is singular; the minimum-norm least-squares solution (complete orthogonal
 // decomposition) is used and `Spectrum::repeated` is set for the mode. If the right-hand
