@@ -200,6 +200,17 @@ void write_spectra(h5::Group& g, const std::vector<Spectrum>& spectra, const Fix
   g.set_attr("eigenvector_convention",
              std::string("mode j of point k: J v = lambda_j v with |v| = 1; left w: w^T J = lambda_j w^T, "
                          "w^T v = 1 (no conjugation); NaN where not computed"));
+  if (!spectra.empty() && spectra.front().method == EigenMethod::Block && V > 0) {
+    std::vector<long long> rep(K * V, 0);
+    for (std::size_t k = 0; k < K; ++k)
+      for (std::size_t j = 0; j < spectra[k].repeated.size(); ++j) rep[k * V + j] = spectra[k].repeated[j] ? 1 : 0;
+    g.write_int("vectors_repeated", {K, V}, rep.data());
+    g.set_dim_labels("vectors_repeated", {"point", "mode"});
+    g.set_attr("vectors_repeated_meaning",
+               std::string("block method: 1 where lambda is also an eigenvalue of another layer's block on the "
+                           "substitution path; a least-squares solve was used, exact only if that system was "
+                           "consistent (docs/fixed-points.md)"));
+  }
   // Per-layer blocks in both readings, related by lambda_c = (lambda_d - 1) / tau_l.
   const bool have_blocks = !spectra.empty() && !spectra.front().block_eigenvalues.empty();
   if (!have_blocks && K > 0) return;

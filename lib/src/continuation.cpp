@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <string_view>
 
 namespace stackdyn {
 
@@ -18,27 +20,60 @@ struct Point {
   double p;
 };
 
-// r(s, p), dr/ds and dr/dp for the input x0 + p dx.
-struct ParametrisedResidual {
-  const Model& model;
-  VectorXd x0, dx;
-  TimeView view;
-  std::vector<double> tau;
+// r(s, p), dr/ds and dr/dp along the parameter. Holds the model at the current p (a weight
+// scale rewrites one matrix in place): a system from at() is valid until the next call.
+class ParametrisedResidual {
+ public:
+  ParametrisedResidual(const Model& model, const VectorXd& x0, const ContinuationParameter& par, TimeView view,
+                       std::vector<double> tau)
+      : model_(model), at_p_(par.kind == ContinuationParameter::Kind::WeightScale ? model : Model()), x0_(x0),
+        par_(par), view_(view), tau_(std::move(tau)) {
+    if (par.kind == ContinuationParameter::Kind::WeightScale) W_ = matrix(at_p_);
+  }
 
-  FixedPointSystem at(double p) const { return FixedPointSystem(model, x0 + p * dx, view, tau); }
+  FixedPointSystem at(double p) {
+    if (par_.kind == ContinuationParameter::Kind::Input)
+      return FixedPointSystem(model_, x0_ + p * par_.direction, view_, tau_);
+    matrix(at_p_) = p * W_;  // same shape: the cells' pointers stay valid
+    return FixedPointSystem(at_p_, x0_, view_, tau_);
+  }
+
+  // dr/dp at a linearisation of at(p)
+  VectorXd dp(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin) const {
+    VectorXd rp(sys.dim());
+    if (par_.kind == ContinuationParameter::Kind::Input)
+      sys.stack().jvp(lin, par_.direction, VectorXd::Zero(sys.dim()), rp);
+    else if (par_.recurrent)
+      sys.stack().weight_jvp(lin, par_.layer, MatrixXd(), W_, rp);
+    else
+      sys.stack().weight_jvp(lin, par_.layer, W_, MatrixXd(), rp);
+    if (view_ == TimeView::Continuous) rp.array() /= sys.tau_per_state().array();
+    return rp;
+  }
+
   // [dr/ds | dr/dp] and r at (s, p)
-  void linear(const VectorXd& s, double p, MatrixXd& A, VectorXd& r) const {
+  void linear(const VectorXd& s, double p, MatrixXd& A, VectorXd& r) {
     const FixedPointSystem sys = at(p);
     const auto lin = sys.linearize(s);
     const int N = sys.dim();
     A.resize(N, N + 1);
     A.leftCols(N) = sys.jacobian(lin);
-    VectorXd rp(N);
-    sys.stack().jvp(lin, dx, VectorXd::Zero(N), rp);
-    if (view == TimeView::Continuous) rp.array() /= sys.tau_per_state().array();
-    A.col(N) = rp;
+    A.col(N) = dp(sys, lin);
     r = sys.residual(lin);
   }
+
+ private:
+  MatrixXd& matrix(Model& m) const {
+    CellParams& c = m.layers[static_cast<std::size_t>(par_.layer)].fwd;
+    return par_.recurrent ? c.w_hh : c.w_ih;
+  }
+  const Model& model_;
+  Model at_p_;
+  MatrixXd W_;  // the unscaled matrix
+  VectorXd x0_;
+  ContinuationParameter par_;
+  TimeView view_;
+  std::vector<double> tau_;
 };
 
 // Unit null vector of the N x (N+1) matrix A, oriented along `previous` (or with dp > 0).
@@ -66,15 +101,86 @@ std::complex<double> critical(const VectorXcd& lambda, TimeView view, double& ma
 
 }  // namespace
 
+std::string ContinuationParameter::name() const {
+  if (kind == Kind::Input) return "input";
+  return "layers/" + std::to_string(layer) + (recurrent ? "/weight_hh" : "/weight_ih");
+}
+
+ContinuationParameter parse_weight_scale(const Model& model, std::string_view name, std::string_view where) {
+  const std::string quoted = std::string(where) + ": '" + std::string(name) + "': ";
+  const std::string expected = "expected layers/<l>/weight_hh or layers/<l>/weight_ih (the model file's dataset names)";
+  const std::string_view prefix = "layers/";
+  const auto slash = name.find('/', prefix.size());
+  if (name.substr(0, prefix.size()) != prefix || slash == std::string_view::npos || slash == prefix.size())
+    throw InputError(quoted + expected);
+  const std::string_view index = name.substr(prefix.size(), slash - prefix.size()), dataset = name.substr(slash + 1);
+  if (index.find_first_not_of("0123456789") != std::string_view::npos || index.size() > 6)
+    throw InputError(quoted + expected);
+  const int l = std::stoi(std::string(index));
+  if (l >= model.num_layers())
+    throw InputError(quoted + "no such layer: the model's layers are layers/0 .. layers/" +
+                     std::to_string(model.num_layers() - 1));
+  ContinuationParameter par;
+  par.kind = ContinuationParameter::Kind::WeightScale;
+  par.layer = l;
+  if (dataset == "weight_hh" || dataset == "weight_ih") {
+    par.recurrent = dataset == "weight_hh";
+    return par;
+  }
+  // what the layer does hold (docs/model-format.md), to tell "not there" from "not scalable"
+  const LayerSpec& spec = model.layers[static_cast<std::size_t>(l)];
+  std::vector<std::string> held;
+  if (spec.bias) held.push_back("bias_ih");
+  if (spec.bias && spec.cell != CellType::DeepTransition) held.push_back("bias_hh");
+  for (std::size_t k = 0; k < spec.fwd.mlp_w.size(); ++k) {
+    held.push_back("mlp_weight_" + std::to_string(k));
+    if (spec.bias) held.push_back("mlp_bias_" + std::to_string(k));
+  }
+  if (spec.residual_proj.size() > 0) held.push_back("residual_proj");
+  if (std::find(held.begin(), held.end(), dataset) != held.end())
+    throw InputError(quoted + "only a layer's weight_hh or weight_ih can be scaled; " + expected);
+  throw InputError(quoted + "layer " + std::to_string(l) + " has no matrix '" + std::string(dataset) + "'; " + expected);
+}
+
+Model model_at(const Model& model, const ContinuationParameter& par, double p) {
+  Model m = model;
+  if (par.kind == ContinuationParameter::Kind::WeightScale) {
+    CellParams& c = m.layers.at(static_cast<std::size_t>(par.layer)).fwd;
+    (par.recurrent ? c.w_hh : c.w_ih) *= p;
+  }
+  return m;
+}
+
+VectorXd residual_dp(const Model& model, const Eigen::Ref<const VectorXd>& x0, const ContinuationParameter& par,
+                     TimeView view, const std::vector<double>& tau, const Eigen::Ref<const VectorXd>& s, double p) {
+  ParametrisedResidual R(model, x0, par, view, tau);
+  const FixedPointSystem sys = R.at(p);
+  return R.dp(sys, sys.linearize(s));
+}
+
 Branch continue_branch(const Model& model, const Eigen::Ref<const VectorXd>& x0, const Eigen::Ref<const VectorXd>& dx,
                        TimeView view, const std::vector<double>& tau, const Eigen::Ref<const VectorXd>& s0, double p0,
                        const ContinuationOptions& o) {
-  if (dx.size() != model.input_size || x0.size() != model.input_size)
+  if (dx.size() != model.input_size)
     throw InputError("continuation: the input and its direction need input_size = " +
                      std::to_string(model.input_size) + " values");
+  ContinuationParameter par;
+  par.direction = dx;
+  return continue_branch(model, x0, par, view, tau, s0, p0, o);
+}
+
+Branch continue_branch(const Model& model, const Eigen::Ref<const VectorXd>& x0, const ContinuationParameter& par,
+                       TimeView view, const std::vector<double>& tau, const Eigen::Ref<const VectorXd>& s0, double p0,
+                       const ContinuationOptions& o) {
+  if (x0.size() != model.input_size ||
+      (par.kind == ContinuationParameter::Kind::Input && par.direction.size() != model.input_size))
+    throw InputError("continuation: the input and its direction need input_size = " +
+                     std::to_string(model.input_size) + " values");
+  if (par.kind == ContinuationParameter::Kind::WeightScale && (par.layer < 0 || par.layer >= model.num_layers()))
+    throw InputError("continuation: the scaled matrix's layer " + std::to_string(par.layer) + " is not in the model");
   if (!(o.ds > 0) || !(o.ds_min > 0) || o.ds_max < o.ds || !(o.p_max > o.p_min) || o.max_steps < 1)
     throw InputError("continuation: need 0 < ds_min, 0 < ds <= ds_max, p_min < p_max and max_steps >= 1");
-  const ParametrisedResidual R{model, x0, dx, view, tau};
+  ParametrisedResidual R(model, x0, par, view, tau);
   const int N = static_cast<int>(s0.size());
   if (N != model.state_dim()) throw InputError("continuation: the start has the wrong width");
   EigenOptions eo;

@@ -56,6 +56,11 @@ void DeepTransitionCell::jvp(const CellTrace& t, const ConstMatRef& dU, const Co
   if (residual_) out += dS;
 }
 
+void DeepTransitionCell::weight_jvp(const CellTrace& t, const ConstMatRef& u, const MatrixXd& dW_ih,
+                                    const MatrixXd& dW_hh, MatRef out) const {
+  propagate(t, weight_tangent(t.s, u, dW_ih, dW_hh, p_->w_hh.rows()), out);
+}
+
 void DeepTransitionCell::vjp(const CellTrace& t, const ConstMatRef& G, MatRef gU, MatRef gS) const {
   const std::size_t K = p_->mlp_w.size();
   MatrixXd C = act_derivative(t.mlp[K]).col(0).asDiagonal() * G;

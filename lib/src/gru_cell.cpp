@@ -55,11 +55,11 @@ void GruCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, Cel
   combine(t, S, S_new, n);
 }
 
-void GruCell::jvp(const CellTrace& t, const ConstMatRef& dU, const ConstMatRef& dS, MatRef out) const {
-  const int n = n_;
-  const GruPoint g = point(t, n);
-  MatrixXd Gh = p_->w_hh * dS;
-  const MatrixXd Gu = p_->w_ih * dU;
+namespace {
+
+// The tangent of h' from the pre-activation tangents Gu (input side) and Gh (recurrent
+// side, before the reset gate multiplies its n rows), without h's direct term z dh.
+void gate_tangent(const GruPoint& g, int n, const MatrixXd& Gu, const MatrixXd& Gh, MatRef out) {
   const Eigen::ArrayXXd dr = (g.r * (1 - g.r)).matrix().asDiagonal() * (Gu.topRows(n) + Gh.topRows(n));
   const Eigen::ArrayXXd dz =
       (g.z * (1 - g.z)).matrix().asDiagonal() * (Gu.middleRows(n, n) + Gh.middleRows(n, n));
@@ -67,8 +67,41 @@ void GruCell::jvp(const CellTrace& t, const ConstMatRef& dU, const ConstMatRef& 
                              (Gu.bottomRows(n).array() + dr.colwise() * g.an +
                               Gh.bottomRows(n).array().colwise() * g.r)
                                  .matrix();
-  out = (dz.colwise() * (g.h - g.nn) + dn.colwise() * (1 - g.z) + dS.array().colwise() * g.z).matrix();
+  out = (dz.colwise() * (g.h - g.nn) + dn.colwise() * (1 - g.z)).matrix();
 }
+
+}  // namespace
+
+void GruCell::jvp(const CellTrace& t, const ConstMatRef& dU, const ConstMatRef& dS, MatRef out) const {
+  const GruPoint g = point(t, n_);
+  gate_tangent(g, n_, p_->w_ih * dU, p_->w_hh * dS, out);
+  out += (dS.array().colwise() * g.z).matrix();
+}
+
+void GruCell::weight_jvp(const CellTrace& t, const ConstMatRef& u, const MatrixXd& dW_ih, const MatrixXd& dW_hh,
+                         MatRef out) const {
+  const GruPoint g = point(t, n_);
+  gate_tangent(g, n_, weight_tangent(t.s, u, dW_ih, MatrixXd(), 3 * n_), weight_tangent(t.s, u, MatrixXd(), dW_hh, 3 * n_),
+               out);
+}
+
+namespace {
+
+// Reset before: the tangent of h' from the input-side tangent Gu (3n rows), the recurrent
+// r, z rows Gh (2n rows) and the n rows' extra term (W_hn applied to what is not the reset
+// gate's own change), without the direct z dh.
+void gate_tangent_reset_before(const GruPoint& g, int n, const MatrixXd& W_hn, const MatrixXd& Gu, const MatrixXd& Gh,
+                               const MatrixXd& extra_n, MatRef out) {
+  const Eigen::ArrayXXd dr = (g.r * (1 - g.r)).matrix().asDiagonal() * (Gu.topRows(n) + Gh.topRows(n));
+  const Eigen::ArrayXXd dz =
+      (g.z * (1 - g.z)).matrix().asDiagonal() * (Gu.middleRows(n, n) + Gh.bottomRows(n));
+  MatrixXd pre_n = Gu.bottomRows(n) + extra_n;
+  pre_n.noalias() += W_hn * (dr.colwise() * g.h).matrix();
+  const Eigen::ArrayXXd dn = pre_n.array().colwise() * (1 - g.nn.square());
+  out = (dz.colwise() * (g.h - g.nn) + dn.colwise() * (1 - g.z)).matrix();
+}
+
+}  // namespace
 
 void GruCell::vjp(const CellTrace& t, const ConstMatRef& G, MatRef gU, MatRef gS) const {
   const int n = n_;
@@ -133,15 +166,23 @@ void GruResetBeforeCell::jvp(const CellTrace& t, const ConstMatRef& dU, const Co
                              MatRef out) const {
   const int n = n_;
   const GruPoint g = point(t, n);
-  const MatrixXd Gh = p_->w_hh.topRows(2 * n) * dS;
-  const MatrixXd Gu = p_->w_ih * dU;
-  const Eigen::ArrayXXd dr = (g.r * (1 - g.r)).matrix().asDiagonal() * (Gu.topRows(n) + Gh.topRows(n));
-  const Eigen::ArrayXXd dz =
-      (g.z * (1 - g.z)).matrix().asDiagonal() * (Gu.middleRows(n, n) + Gh.bottomRows(n));
-  const MatrixXd drh = (dr.colwise() * g.h + dS.array().colwise() * g.r).matrix();
-  const MatrixXd pre_n = Gu.bottomRows(n) + p_->w_hh.bottomRows(n) * drh;
-  const Eigen::ArrayXXd dn = pre_n.array().colwise() * (1 - g.nn.square());
-  out = (dz.colwise() * (g.h - g.nn) + dn.colwise() * (1 - g.z) + dS.array().colwise() * g.z).matrix();
+  const MatrixXd W_hn = p_->w_hh.bottomRows(n);
+  gate_tangent_reset_before(g, n, W_hn, p_->w_ih * dU, p_->w_hh.topRows(2 * n) * dS,
+                            W_hn * (dS.array().colwise() * g.r).matrix(), out);
+  out += (dS.array().colwise() * g.z).matrix();
+}
+
+void GruResetBeforeCell::weight_jvp(const CellTrace& t, const ConstMatRef& u, const MatrixXd& dW_ih,
+                                    const MatrixXd& dW_hh, MatRef out) const {
+  const int n = n_;
+  const GruPoint g = point(t, n);
+  MatrixXd Gh = MatrixXd::Zero(2 * n, 1), extra_n = MatrixXd::Zero(n, 1);
+  if (dW_hh.size() > 0) {
+    Gh.noalias() = dW_hh.topRows(2 * n) * t.s;
+    extra_n.noalias() = dW_hh.bottomRows(n) * (g.r * g.h).matrix();
+  }
+  gate_tangent_reset_before(g, n, p_->w_hh.bottomRows(n), weight_tangent(t.s, u, dW_ih, MatrixXd(), 3 * n), Gh, extra_n,
+                            out);
 }
 
 void GruResetBeforeCell::vjp(const CellTrace& t, const ConstMatRef& G, MatRef gU, MatRef gS) const {

@@ -45,15 +45,26 @@ void LstmCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, Ce
 
 void LstmCell::jvp(const CellTrace& t, const ConstMatRef& dU, const ConstMatRef& dS, MatRef out) const {
   const int n = n_;
-  const LstmPoint q = point(t, n);
   MatrixXd pre = p_->w_hh * dS.topRows(n);
   pre.noalias() += p_->w_ih * dU;
+  gate_tangent(t, pre, dS.bottomRows(n), out);
+}
+
+void LstmCell::weight_jvp(const CellTrace& t, const ConstMatRef& u, const MatrixXd& dW_ih, const MatrixXd& dW_hh,
+                          MatRef out) const {
+  const int n = n_;
+  gate_tangent(t, weight_tangent(t.s.topRows(n), u, dW_ih, dW_hh, 4 * n), MatrixXd::Zero(n, 1), out);
+}
+
+// The state tangent from the gates' pre-activation tangent `pre` and the old cell state's dC.
+void LstmCell::gate_tangent(const CellTrace& t, const MatrixXd& pre, const ConstMatRef& dC, MatRef out) const {
+  const int n = n_;
+  const LstmPoint q = point(t, n);
   const Eigen::ArrayXXd di = pre.topRows(n).array().colwise() * (q.i * (1 - q.i));
   const Eigen::ArrayXXd df = pre.middleRows(n, n).array().colwise() * (q.f * (1 - q.f));
   const Eigen::ArrayXXd dg = pre.middleRows(2 * n, n).array().colwise() * (1 - q.g.square());
   const Eigen::ArrayXXd dout = pre.bottomRows(n).array().colwise() * (q.o * (1 - q.o));
-  const Eigen::ArrayXXd dc = dS.bottomRows(n).array().colwise() * q.f + df.colwise() * q.c +
-                             di.colwise() * q.g + dg.colwise() * q.i;
+  const Eigen::ArrayXXd dc = dC.array().colwise() * q.f + df.colwise() * q.c + di.colwise() * q.g + dg.colwise() * q.i;
   out.bottomRows(n) = dc.matrix();
   out.topRows(n) = (dc.colwise() * (q.o * (1 - q.tc.square())) + dout.colwise() * q.tc).matrix();
 }

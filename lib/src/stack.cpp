@@ -97,6 +97,21 @@ void Stack::linearize(const Eigen::Ref<const VectorXd>& x, const Eigen::Ref<cons
 }
 
 void Stack::jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out) const {
+  tangent(lin, dX, dS, out, -1, MatrixXd(), MatrixXd());
+}
+
+void Stack::weight_jvp(const Linearization& lin, int layer, const MatrixXd& dW_ih, const MatrixXd& dW_hh,
+                       MatRef out) const {
+  if (layer < 0 || layer >= num_layers()) throw InputError("weight_jvp: no layer " + std::to_string(layer));
+  const CellParams& p = m_->layers[static_cast<std::size_t>(layer)].fwd;
+  if ((dW_ih.size() > 0 && (dW_ih.rows() != p.w_ih.rows() || dW_ih.cols() != p.w_ih.cols())) ||
+      (dW_hh.size() > 0 && (dW_hh.rows() != p.w_hh.rows() || dW_hh.cols() != p.w_hh.cols())))
+    throw InputError("weight_jvp: the direction's shapes differ from layer " + std::to_string(layer) + "'s weights");
+  tangent(lin, MatrixXd::Zero(input_size(), 1), MatrixXd::Zero(state_dim_, 1), out, layer, dW_ih, dW_hh);
+}
+
+void Stack::tangent(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out, int layer,
+                    const MatrixXd& dW_ih, const MatrixXd& dW_hh) const {
   std::vector<MatrixXd> dY(cells_.size());
   MatrixXd dU;
   const ConstMatRef src = coupling_ == Coupling::Sequential ? ConstMatRef(out) : dS;
@@ -114,6 +129,13 @@ void Stack::jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatR
         [&](const auto& cell) {
           cell.jvp(lin.ws.trace[i], spec.skip ? ConstMatRef(dU) : below, dS.middleRows(sl.offset, sl.size),
                    out.middleRows(sl.offset, sl.size));
+          if (i != layer) return;
+          // the layer's input at the linearisation point, as step() assembled it
+          const ConstMatRef u = spec.skip ? ConstMatRef(lin.ws.U[i])
+                                          : i == 0 ? ConstMatRef(lin.x) : ConstMatRef(lin.ws.Y[i - 1]);
+          MatrixXd w(sl.size, 1);
+          cell.weight_jvp(lin.ws.trace[i], u, dW_ih, dW_hh, w);
+          out.middleRows(sl.offset, sl.size) += w;
         },
         cells_[i]);
     dY[i] = src.middleRows(sl.offset, sl.hidden_size);

@@ -35,6 +35,11 @@ void VanillaCell::jvp(const CellTrace& t, const ConstMatRef& dU, const ConstMatR
   out = derivative(t).asDiagonal() * out;
 }
 
+void VanillaCell::weight_jvp(const CellTrace& t, const ConstMatRef& u, const MatrixXd& dW_ih, const MatrixXd& dW_hh,
+                             MatRef out) const {
+  out = derivative(t).asDiagonal() * weight_tangent(t.s, u, dW_ih, dW_hh, n_);
+}
+
 void VanillaCell::vjp(const CellTrace& t, const ConstMatRef& G, MatRef gU, MatRef gS) const {
   const MatrixXd C = derivative(t).asDiagonal() * G;
   gS.noalias() = p_->w_hh.transpose() * C;

@@ -230,6 +230,12 @@ int bench_eigen(const std::vector<std::string>& a) {
   const double t_block = seconds_since(t0);
   std::printf("  block shortcut   %8.3f s  (%d eigenvalues, |lambda_1| = %.6f, n_unstable %d)\n", t_block,
               static_cast<int>(block.eigenvalues.size()), std::abs(block.eigenvalues[0]), block.n_unstable);
+  eo.n_vectors = 3;
+  t0 = std::chrono::steady_clock::now();
+  const Spectrum blockv = analyse_spectrum(sys, s, eo);
+  std::printf("  block shortcut   %8.3f s  with right and left vectors of the top 3\n", seconds_since(t0));
+  (void)blockv;
+  eo.n_vectors = 0;
   eo.method = EigenMethod::Spectra;
   eo.top_k = k;
   eo.spectra_ncv = std::stoi(arg(a, "--ncv", "0"));

@@ -18,6 +18,16 @@ struct CellTrace {
   MatrixXd s;                 ///< old state (set by linearisation, single column)
 };
 
+/// The pre-activation tangent of a weight direction: dW_hh h + dW_ih u (`rows` rows, empty
+/// matrices are zero); `h` the part of the old state that W_hh multiplies.
+inline MatrixXd weight_tangent(const ConstMatRef& h, const ConstMatRef& u, const MatrixXd& dW_ih,
+                               const MatrixXd& dW_hh, Eigen::Index rows) {
+  MatrixXd z = MatrixXd::Zero(rows, 1);
+  if (dW_hh.size() > 0) z.noalias() += dW_hh * h;
+  if (dW_ih.size() > 0) z.noalias() += dW_ih * u;
+  return z;
+}
+
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 }  // namespace stackdyn

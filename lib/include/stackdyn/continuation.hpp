@@ -1,7 +1,8 @@
-// Beyond one input: a branch of fixed points followed as the constant input moves along a
-// line, x(p) = x0 + p dx, by pseudo-arclength continuation (so that it turns through folds),
-// with the points where an eigenvalue crosses the stability boundary; and the graph between
-// fixed points: where each side of a saddle's unstable directions leads.
+// Beyond one input: a branch of fixed points followed as a parameter p moves — the constant
+// input along a line, x(p) = x0 + p dx, or a scale on one weight matrix, W -> p W — by
+// pseudo-arclength continuation (so that it turns through folds), with the points where an
+// eigenvalue crosses the stability boundary; and the graph between fixed points: where each
+// side of a saddle's unstable directions leads.
 #pragma once
 #include <stackdyn/eigen_analysis.hpp>
 #include <stackdyn/fixed_points.hpp>
@@ -19,6 +20,31 @@ struct ContinuationOptions {
   int newton_max_iters = 12;
   int direction = 1;  ///< +1: start towards larger p, -1: towards smaller p
 };
+
+/// What p moves.
+///   Input:       x(p) = x0 + p direction (the model as it is).
+///   WeightScale: layer `layer`'s weight_hh (or weight_ih) W is replaced by p W, the input
+///                held at x0; p = 1 is the model as it is. dr/dp is analytic: the weights'
+///                Jacobian-vector product in the direction W (Stack::weight_jvp).
+struct ContinuationParameter {
+  enum class Kind { Input, WeightScale };
+  Kind kind = Kind::Input;
+  VectorXd direction;            ///< Input
+  int layer = 0;                 ///< WeightScale: 0-based, as in the model file
+  bool recurrent = true;         ///< WeightScale: weight_hh (true) or weight_ih (false)
+  /// "layers/<l>/weight_hh" (the model file's dataset, docs/model-format.md) or "input".
+  std::string name() const;
+};
+/// The parameter for a scale on the dataset `name` = "layers/<l>/weight_hh" or
+/// "layers/<l>/weight_ih". InputError starting with `where` for anything else: a malformed
+/// name, a layer the model does not have, a dataset the layer does not have, or one that is
+/// not weight_hh / weight_ih.
+ContinuationParameter parse_weight_scale(const Model& model, std::string_view name, std::string_view where);
+/// The model at p: a copy, with the parameter's matrix times p (WeightScale).
+Model model_at(const Model& model, const ContinuationParameter& par, double p);
+/// dr/dp at (s, p), r the residual of the view (F - s, or T^{-1}(G - s)): analytic.
+VectorXd residual_dp(const Model& model, const Eigen::Ref<const VectorXd>& x0, const ContinuationParameter& par,
+                     TimeView view, const std::vector<double>& tau, const Eigen::Ref<const VectorXd>& s, double p);
 
 struct BranchPoint {
   double p = 0;
@@ -45,6 +71,11 @@ struct Branch {
 /// `dx` is the direction of the input; `model` must outlive the call. Throws InputError for
 /// bad options or widths; a corrector that cannot continue ends the branch (stop_reason).
 Branch continue_branch(const Model& model, const Eigen::Ref<const VectorXd>& x0, const Eigen::Ref<const VectorXd>& dx,
+                       TimeView view, const std::vector<double>& tau, const Eigen::Ref<const VectorXd>& s0, double p0,
+                       const ContinuationOptions& o);
+/// The same for any parameter (the input x0 + p direction, or a weight scale with the input
+/// held at x0); `s0` a fixed point of model_at(model, par, p0) under its input.
+Branch continue_branch(const Model& model, const Eigen::Ref<const VectorXd>& x0, const ContinuationParameter& par,
                        TimeView view, const std::vector<double>& tau, const Eigen::Ref<const VectorXd>& s0, double p0,
                        const ContinuationOptions& o);
 

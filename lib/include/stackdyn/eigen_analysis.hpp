@@ -4,11 +4,12 @@
 //
 //   | method  | how                                                                      |
 //   |---------|--------------------------------------------------------------------------|
-//   | full    | Eigen::EigenSolver on the dense Jacobian; left vectors are the rows of   |
-//   |         | V^{-1}                                                                   |
+//   | full    | LAPACK's dgeev (OpenBLAS) on the dense Jacobian: eigenvalues, right and  |
+//   |         | left eigenvectors                                                        |
 //   | block   | the Jacobian is block lower-triangular in layers, so its spectrum is the |
-//   |         | union of the diagonal blocks' spectra: O(sum n_l^3) instead of          |
-//   |         | O((sum n_l)^3); eigenvalues only                                         |
+//   |         | union of the diagonal blocks' spectra (dgeev per block): O(sum n_l^3)    |
+//   |         | instead of O((sum n_l)^3); vectors of the top modes by substitution      |
+//   |         | through the layers (below)                                               |
 //   | spectra | Spectra::GenEigsSolver, matrix-free through Jacobian-vector products:    |
 //   |         | the top k by magnitude or real part (left vectors through the            |
 //   |         | vector-Jacobian product)                                                 |
@@ -16,6 +17,25 @@
 // Conventions: right v with J v = lambda v, |v|_2 = 1; left w with w^T J = lambda w^T,
 // w^T v = 1 (no conjugation), so that w^T ds is the coordinate of a perturbation ds on the
 // mode. Eigenvalues are sorted by `which`, ties broken by imaginary part (descending).
+//
+// Block method, vectors. An eigenvalue lambda of layer l's block A_ll, with the block's own
+// vectors v_l, w_l, has the right eigenvector x of J: zero in layers below l, v_l in layer
+// l, and in each layer m above, by forward substitution,
+//     (lambda I - A_mm) x_m = sum_{k<m} J_mk x_k          (the sum: one Jacobian-vector product)
+// and the left eigenvector y: zero above l, w_l in layer l, and below, upwards from l - 1,
+//     (lambda I - A_mm)^T y_m = sum_{k>m} J_km^T y_k      (one vector-Jacobian product).
+// Normalised as the full method's: |x|_2 = 1, y^T x = 1 (= y_l^T x_l). Each shifted block
+// is solved by LU (LAPACK's zgesv), O(n_m^3) per layer per mode; the conjugate partner of a
+// complex pair takes its pair's conjugated vectors. Repeated across layers: when lambda is also
+// within `repeated_tol` (relative) of an eigenvalue of a block it is substituted through,
+// that system is singular; the minimum-norm least-squares solution (complete orthogonal
+// decomposition) is used and `Spectrum::repeated` is set for the mode. If the right-hand
+// side lies in the range (the coupling does not reach that block's mode) the result is an
+// exact eigenvector (one of a family: any multiple of the other layer's vector can be
+// added); if not, lambda is defective in J (a Jordan chain across the layers), no
+// eigenvector of that shape exists, and the returned vector's residual |J x - lambda x|
+// says by how much it misses. The eigenvector for which lambda is the *other* layer's own
+// eigenvalue is always exact (it is that layer's mode).
 #pragma once
 #include <stackdyn/fixed_points.hpp>
 
@@ -46,6 +66,8 @@ struct EigenOptions {
   double spectra_tol = 1e-10;
   int spectra_ncv = 0;       ///< Krylov subspace size; 0 = max(5k, k + 40): clustered spectra need room
   int spectra_max_iters = 1000;
+  /// block: lambda counts as repeated in another layer's block when within this (relative)
+  double repeated_tol = 1e-10;
 };
 
 struct Spectrum {
@@ -62,9 +84,24 @@ struct Spectrum {
   Eigen::VectorXd timescales, periods;
   /// Each layer's diagonal block of J_dyn, its eigenvalues sorted by `which`.
   std::vector<Eigen::VectorXcd> block_eigenvalues;
+  /// Block only, per vector mode: lambda was (numerically) also an eigenvalue of another
+  /// layer's block on the substitution path, and a least-squares solve was used (see above).
+  std::vector<bool> repeated;
   /// Spectra only: converged eigenvalues out of the k requested.
   int converged = 0;
 };
+
+/// A dense real matrix's eigen-decomposition by LAPACK's dgeev (through OpenBLAS: several
+/// times faster than Eigen::EigenSolver at a few thousand rows). `values` in LAPACK's order
+/// (a complex pair: the positive imaginary part first); with `vectors`, the columns of
+/// `right` (A v = lambda v, |v|_2 = 1) and of `left` (w^T A = lambda w^T, w^T v = 1; dgeev's
+/// left vectors u satisfy u^H A = lambda u^H, so w = conj(u) / (u^H v)). RunError when the
+/// QR algorithm fails.
+struct DenseEigen {
+  Eigen::VectorXcd values;
+  Eigen::MatrixXcd right, left;
+};
+DenseEigen dense_eigen(const Eigen::Ref<const MatrixXd>& A, bool vectors);
 
 /// The analysis of J_dyn at state s (any state, not only a fixed point).
 Spectrum analyse_spectrum(const FixedPointSystem& sys, const Eigen::Ref<const VectorXd>& s, const EigenOptions& o);

@@ -17,6 +17,10 @@ class GruCell {
   void project_input(const ConstMatRef& U, MatRef P) const;
   void step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, CellTrace& t) const;
   void jvp(const CellTrace& t, const ConstMatRef& dU, const ConstMatRef& dS, MatRef out) const;
+  /// Derivative in the weights at a 1-column trace: out = dF/dW_ih [dW_ih] + dF/dW_hh [dW_hh]
+  /// (torch shapes; an empty matrix is zero), `u` the layer input at the trace.
+  void weight_jvp(const CellTrace& t, const ConstMatRef& u, const MatrixXd& dW_ih, const MatrixXd& dW_hh,
+                  MatRef out) const;
   void vjp(const CellTrace& t, const ConstMatRef& G, MatRef gU, MatRef gS) const;
   void jacobian_state(const CellTrace& t, MatRef A) const;
   void jacobian_input(const CellTrace& t, MatRef B) const;
@@ -35,6 +39,10 @@ class GruResetBeforeCell {
   void project_input(const ConstMatRef& U, MatRef P) const;
   void step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, CellTrace& t) const;
   void jvp(const CellTrace& t, const ConstMatRef& dU, const ConstMatRef& dS, MatRef out) const;
+  /// Derivative in the weights at a 1-column trace: out = dF/dW_ih [dW_ih] + dF/dW_hh [dW_hh]
+  /// (torch shapes; an empty matrix is zero), `u` the layer input at the trace.
+  void weight_jvp(const CellTrace& t, const ConstMatRef& u, const MatrixXd& dW_ih, const MatrixXd& dW_hh,
+                  MatRef out) const;
   void vjp(const CellTrace& t, const ConstMatRef& G, MatRef gU, MatRef gS) const;
   void jacobian_state(const CellTrace& t, MatRef A) const;
   void jacobian_input(const CellTrace& t, MatRef B) const;

@@ -1,7 +1,10 @@
 // Independent tasks on a few threads: parallel_for(n, threads, f) calls f(i) for i in [0, n)
 // with dynamic scheduling. The first exception thrown by a task stops the hand-out of new
-// tasks and is rethrown in the caller once the running ones finish.
+// tasks and is rethrown in the caller once the running ones finish. With more than one
+// worker, OpenBLAS runs single-threaded meanwhile (blas_threads.hpp): no oversubscription.
 #pragma once
+#include <stackdyn/blas_threads.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <exception>
@@ -22,6 +25,7 @@ void parallel_for(std::size_t n, int threads, F&& f) {
     for (std::size_t i = 0; i < n; ++i) f(i);
     return;
   }
+  const SerialBlasScope serial_blas;
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
   std::exception_ptr error;

@@ -62,6 +62,11 @@ class Stack {
 
   /// out = dF/ds dS + dF/dx dX, k tangent columns at once (dX is input_size x k).
   void jvp(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out) const;
+  /// out = dF/dtheta [dW]: the derivative of the map (one column) in the direction dW_ih,
+  /// dW_hh of layer `layer`'s weight_ih and weight_hh (torch shapes; empty = zero), carried
+  /// to the layers above as F carries a change of that layer (Sequential: through its new
+  /// state; Simultaneous: not at all, the layers above read the current state).
+  void weight_jvp(const Linearization& lin, int layer, const MatrixXd& dW_ih, const MatrixXd& dW_hh, MatRef out) const;
   /// gS = (dF/ds)^T G, gX = (dF/dx)^T G.
   void vjp(const Linearization& lin, const ConstMatRef& G, MatRef gX, MatRef gS) const;
   /// Dense dF/ds (state_dim x state_dim), block lower-triangular in layers.
@@ -82,6 +87,9 @@ class Stack {
   MatrixXd diagonal_block(const Linearization& lin, int layer) const;
 
  private:
+  // jvp, plus (layer >= 0) the weight derivative of that layer added to its own tangent.
+  void tangent(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out, int layer,
+               const MatrixXd& dW_ih, const MatrixXd& dW_hh) const;
   void dense_jacobian(const Linearization& lin, bool wrt_state, MatrixXd& J) const;
   // Rows of a layer's input u^(l) assembled from the stream below and (skip) h^(l-2).
   template <class Below, class Skip>
