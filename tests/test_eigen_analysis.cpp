@@ -122,12 +122,14 @@ TEST_CASE("discrete and continuous readings of one fixed point: (lambda - 1) / t
 TEST_CASE("Spectra's matrix-free top-k agrees with the full solve", "[fixed-points][eigen]") {
   const Model m = test::random_model(2, {{CellType::RnnTanh, 40}, {CellType::Gru, 30}}, 9, 0.5);
   const auto view = GENERATE(TimeView::Discrete, TimeView::Continuous);
+  const bool per_block = GENERATE(true, false);  // per diagonal block, or through the whole stack
   const FixedPointSystem sys(m, VectorXd::Constant(2, 0.1), view, {1.0, 3.0});
   const VectorXd s = random_state(sys.dim(), 3);
   EigenOptions full, top;
   full.method = EigenMethod::Full;
   full.which = top.which = natural_order(view);
   top.method = EigenMethod::Spectra;
+  top.spectra_per_block = per_block;
   top.top_k = 8;
   top.n_vectors = 4;
   const Spectrum a = analyse_spectrum(sys, s, full), b = analyse_spectrum(sys, s, top);
@@ -143,6 +145,42 @@ TEST_CASE("Spectra's matrix-free top-k agrees with the full solve", "[fixed-poin
     CHECK((J * v - l * v).norm() < 1e-7);
     CHECK((J.transpose() * w - l * w).norm() < 1e-6 * std::max(1.0, w.norm()));
     CHECK(std::abs(std::complex<double>(w.transpose() * v) - 1.0) < 1e-8);
+  }
+}
+
+TEST_CASE("Spectra per diagonal block: the block method's top k, with exact vectors", "[fixed-points][eigen]") {
+  // mixed layer sizes: the GRU block (12 < k + 3) goes to dgeev, the others to Arnoldi
+  const Model m =
+      test::random_model(2, {{CellType::RnnTanh, 30}, {CellType::Gru, 12}, {CellType::Lstm, 20, true, false}}, 23, 0.9);
+  const auto view = GENERATE(TimeView::Discrete, TimeView::Continuous);
+  const auto which = GENERATE(EigenOrder::LargestMagnitude, EigenOrder::LargestReal);
+  const FixedPointSystem sys(m, VectorXd::Constant(2, 0.3), view, {1.0, 0.5, 3.0});
+  const VectorXd s = random_state(sys.dim(), 4);
+  EigenOptions block, top;
+  block.method = EigenMethod::Block;
+  top.method = EigenMethod::Spectra;
+  block.which = top.which = which;
+  block.n_vectors = 0;
+  top.top_k = 10;
+  top.n_vectors = 6;
+  const Spectrum a = analyse_spectrum(sys, s, block), b = analyse_spectrum(sys, s, top);
+  REQUIRE(b.method == EigenMethod::Spectra);
+  REQUIRE(b.converged == 10);
+  CHECK_FALSE(b.complete);
+  REQUIRE(b.eigenvalues.size() == 10);
+  // the block method's top 10 (up to the order within a conjugate pair at the boundary)
+  require_same_spectrum(b.eigenvalues.head(9), a.eigenvalues.head(9), 1e-9);
+  for (int i = 0; i < 9; ++i) CHECK(std::abs(b.eigenvalues[i] - a.eigenvalues[i]) < 1e-9);
+  const MatrixXcd J = sys.dynamics_jacobian(sys.linearize(s)).cast<std::complex<double>>();
+  REQUIRE(b.right.cols() == 6);
+  for (int i = 0; i < 6; ++i) {
+    const auto l = b.eigenvalues[i];
+    const VectorXcd v = b.right.col(i), w = b.left.col(i);
+    INFO("mode " << i << ", lambda " << l);
+    CHECK(std::abs(v.norm() - 1) < 1e-12);
+    CHECK((J * v - l * v).norm() < 1e-8);
+    CHECK((J.transpose() * w - l * w).norm() < 1e-8 * std::max(1.0, w.norm()));
+    CHECK(std::abs(std::complex<double>(w.transpose() * v) - 1.0) < 1e-9);
   }
 }
 

@@ -19,6 +19,10 @@ extern "C" void dgeev_(const char* jobvl, const char* jobvr, const int* n, doubl
 // LU solve of a complex system (OpenBLAS's is blocked and threaded: several times Eigen's).
 extern "C" void zgesv_(const int* n, const int* nrhs, std::complex<double>* a, const int* lda, int* ipiv,
                        std::complex<double>* b, const int* ldb, int* info);
+// Matrix-vector product (OpenBLAS's runs on every core: 1.5 to 2x Eigen's at 2000 x 2000).
+extern "C" void dgemv_(const char* trans, const int* m, const int* n, const double* alpha, const double* a,
+                       const int* lda, const double* x, const int* incx, const double* beta, double* y,
+                       const int* incy, std::size_t trans_len);
 
 namespace stackdyn {
 
@@ -228,63 +232,92 @@ VectorXcd shifted_solve(const MatrixXd& A, const VectorXcd& mu, std::complex<dou
   return cod.solve(b);
 }
 
-// The block method (DESIGN.md 3): every eigenvalue from the diagonal blocks; the top
-// n_vectors modes' vectors by substitution through the layers (see eigen_analysis.hpp).
-void block_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
-                 Spectrum& sp) {
-  const auto& slices = sys.stack().slices();
-  const int L = static_cast<int>(sp.block_eigenvalues.size());
-  Eigen::Index n = 0;
-  for (const auto& b : sp.block_eigenvalues) n += b.size();
-  VectorXcd all(n);
-  std::vector<int> layer_of(static_cast<std::size_t>(n));
-  n = 0;
-  for (int l = 0; l < L; ++l) {
-    const auto& b = sp.block_eigenvalues[static_cast<std::size_t>(l)];
-    all.segment(n, b.size()) = b;
-    std::fill_n(layer_of.begin() + n, b.size(), l);
-    n += b.size();
+// Each layer's diagonal block of J_dyn, formed when first needed.
+class Blocks {
+ public:
+  Blocks(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin)
+      : sys_(&sys), lin_(&lin), A_(static_cast<std::size_t>(sys.stack().num_layers())) {}
+  const MatrixXd& operator()(int l) {
+    auto& a = A_[static_cast<std::size_t>(l)];
+    if (a.size() == 0) a = sys_->dynamics_block(*lin_, l);
+    return a;
   }
-  const auto idx = eigen_order(all, o.which);
-  sp.eigenvalues.resize(n);
-  for (std::size_t i = 0; i < idx.size(); ++i) sp.eigenvalues[static_cast<Eigen::Index>(i)] = all[idx[i]];
-  const int nv = std::min<int>(o.n_vectors, static_cast<int>(n));
-  if (nv <= 0) return;
 
+ private:
+  const FixedPointSystem* sys_;
+  const FixedPointSystem::Linearization* lin_;
+  std::vector<MatrixXd> A_;
+};
+
+// Some eigenvalues of one diagonal block with their right and left vectors (the block's own
+// conventions: A v = lambda v, w^T A = lambda w^T, w^T v = 1); `used`: already taken.
+struct BlockModes {
+  VectorXcd values;
+  MatrixXcd right, left;
+  std::vector<bool> used;
+};
+
+// The union of the blocks' eigenvalue lists, sorted by `which`: sp.eigenvalues (the first
+// `keep`, all when keep < 0) and the layer that holds each.
+std::vector<int> merge_blocks(const std::vector<VectorXcd>& per_block, EigenOrder which, Eigen::Index keep,
+                              Spectrum& sp) {
+  Eigen::Index n = 0;
+  for (const auto& b : per_block) n += b.size();
+  VectorXcd all(n);
+  std::vector<int> layer(static_cast<std::size_t>(n));
+  n = 0;
+  for (std::size_t l = 0; l < per_block.size(); ++l) {
+    all.segment(n, per_block[l].size()) = per_block[l];
+    std::fill_n(layer.begin() + n, per_block[l].size(), static_cast<int>(l));
+    n += per_block[l].size();
+  }
+  const auto idx = eigen_order(all, which);
+  const Eigen::Index m = keep < 0 ? n : std::min(keep, n);
+  sp.eigenvalues.resize(m);
+  std::vector<int> layer_of(static_cast<std::size_t>(m));
+  for (Eigen::Index i = 0; i < m; ++i) {
+    sp.eigenvalues[i] = all[idx[static_cast<std::size_t>(i)]];
+    layer_of[static_cast<std::size_t>(i)] = layer[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])];
+  }
+  return layer_of;
+}
+
+// Right and left eigenvectors of J for the first n_vectors of sp.eigenvalues, layer_of[i]
+// holding mode i, by substitution through the layers (DESIGN.md 3, eigen_analysis.hpp).
+// `modes(l)`: eigenvalues of block l with their vectors (at least the top modes it holds);
+// `mu[m]`: block m's eigenvalues, at least those that can come near a top mode (the gap
+// test of the shifted solves).
+template <class Modes>
+void substitute_vectors(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin,
+                        const EigenOptions& o, const std::vector<int>& layer_of, const std::vector<VectorXcd>& mu,
+                        Blocks& block, Modes&& modes, Spectrum& sp) {
+  const auto& slices = sys.stack().slices();
+  const int L = sys.stack().num_layers();
+  const int nv = std::min<int>(o.n_vectors, static_cast<int>(sp.eigenvalues.size()));
+  if (nv <= 0) return;
   const int N = sys.dim();
   sp.right = MatrixXcd::Zero(N, nv);
   sp.left = MatrixXcd::Zero(N, nv);
   sp.repeated.assign(static_cast<std::size_t>(nv), false);
-  std::vector<MatrixXd> A(static_cast<std::size_t>(L));  // diagonal blocks, made when first needed
-  auto block = [&](int l) -> const MatrixXd& {
-    auto& a = A[static_cast<std::size_t>(l)];
-    if (a.size() == 0) a = sys.dynamics_block(lin, l);
-    return a;
-  };
-  std::vector<DenseEigen> dec(static_cast<std::size_t>(L));  // with vectors, hosting layers only
-  std::vector<std::vector<bool>> used(static_cast<std::size_t>(L));
   for (int i = 0; i < nv; ++i) {
-    const int l = layer_of[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])];
+    const int l = layer_of[static_cast<std::size_t>(i)];
     const std::complex<double> lambda = sp.eigenvalues[i];
     // J is real: the partner of a complex pair has the conjugate vectors (same normalisation)
     if (i > 0 && lambda.imag() != 0 && sp.eigenvalues[i - 1] == std::conj(lambda) &&
-        layer_of[static_cast<std::size_t>(idx[static_cast<std::size_t>(i - 1)])] == l) {
+        layer_of[static_cast<std::size_t>(i - 1)] == l) {
       sp.right.col(i) = sp.right.col(i - 1).conjugate();
       sp.left.col(i) = sp.left.col(i - 1).conjugate();
       sp.repeated[static_cast<std::size_t>(i)] = sp.repeated[static_cast<std::size_t>(i - 1)];
       continue;
     }
-    auto& d = dec[static_cast<std::size_t>(l)];
-    auto& u = used[static_cast<std::size_t>(l)];
-    if (d.values.size() == 0) {
-      d = dense_eigen(block(l), true);
-      u.assign(static_cast<std::size_t>(d.values.size()), false);
-    }
+    BlockModes& d = modes(l);
+    auto& u = d.used;
     // the block's own vectors of this eigenvalue (nearest not yet taken: repeated ones differ)
     Eigen::Index j = -1;
     for (Eigen::Index k = 0; k < d.values.size(); ++k)
       if (!u[static_cast<std::size_t>(k)] && (j < 0 || std::abs(d.values[k] - lambda) < std::abs(d.values[j] - lambda)))
         j = k;
+    if (j < 0) throw RunError("eigen-analysis: no block vector left for eigenvalue of layer " + std::to_string(l));
     u[static_cast<std::size_t>(j)] = true;
     const StateSlice& sl = slices[static_cast<std::size_t>(l)];
     VectorXcd x = VectorXcd::Zero(N), y = VectorXcd::Zero(N);
@@ -295,15 +328,15 @@ void block_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearizat
     for (int m = l + 1; m < L; ++m) {
       const StateSlice& sm = slices[static_cast<std::size_t>(m)];
       const VectorXcd rhs = complex_product(sys, lin, x, false).segment(sm.offset, sm.size);
-      x.segment(sm.offset, sm.size) = shifted_solve(block(m), sp.block_eigenvalues[static_cast<std::size_t>(m)],
-                                                    lambda, false, rhs, o.repeated_tol, singular);
+      x.segment(sm.offset, sm.size) =
+          shifted_solve(block(m), mu[static_cast<std::size_t>(m)], lambda, false, rhs, o.repeated_tol, singular);
     }
     // left: layers below by back substitution, (lambda I - A_mm)^T y_m = [J^T y_{>m}]_m
     for (int m = l - 1; m >= 0; --m) {
       const StateSlice& sm = slices[static_cast<std::size_t>(m)];
       const VectorXcd rhs = complex_product(sys, lin, y, true).segment(sm.offset, sm.size);
-      y.segment(sm.offset, sm.size) = shifted_solve(block(m), sp.block_eigenvalues[static_cast<std::size_t>(m)],
-                                                    lambda, true, rhs, o.repeated_tol, singular);
+      y.segment(sm.offset, sm.size) =
+          shifted_solve(block(m), mu[static_cast<std::size_t>(m)], lambda, true, rhs, o.repeated_tol, singular);
     }
     x /= x.norm();
     const std::complex<double> c = y.transpose() * x;  // = y_l^T x_l: the supports meet in layer l only
@@ -313,9 +346,30 @@ void block_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearizat
   }
 }
 
+// The block method (DESIGN.md 3): every eigenvalue from the diagonal blocks; the top
+// n_vectors modes' vectors by substitution through the layers (see eigen_analysis.hpp).
+void block_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
+                 Spectrum& sp) {
+  const auto layer_of = merge_blocks(sp.block_eigenvalues, o.which, -1, sp);
+  Blocks block(sys, lin);
+  std::vector<BlockModes> dec(sp.block_eigenvalues.size());  // with vectors, hosting layers only
+  auto modes = [&](int l) -> BlockModes& {
+    auto& d = dec[static_cast<std::size_t>(l)];
+    if (d.values.size() == 0) {
+      DenseEigen e = dense_eigen(block(l), true);
+      d.values = std::move(e.values);
+      d.right = std::move(e.right);
+      d.left = std::move(e.left);
+      d.used.assign(static_cast<std::size_t>(d.values.size()), false);
+    }
+    return d;
+  };
+  substitute_vectors(sys, lin, o, layer_of, sp.block_eigenvalues, block, modes, sp);
+}
+
 template <class Op>
 bool spectra_top(Op& op, int k, EigenOrder which, const EigenOptions& o, VectorXcd& vals, MatrixXcd& vecs,
-                 int& converged) {
+                 int& converged, bool vectors = true) {
   const int N = static_cast<int>(op.rows());
   const int ncv = std::min(N, o.spectra_ncv > 0 ? std::max(o.spectra_ncv, k + 2) : std::max(5 * k, k + 40));
   Spectra::GenEigsSolver<Op> eigs(op, k, ncv);
@@ -324,10 +378,114 @@ bool spectra_top(Op& op, int k, EigenOrder which, const EigenOptions& o, VectorX
   converged = static_cast<int>(eigs.compute(rule, o.spectra_max_iters, o.spectra_tol, rule));
   if (converged == 0) return false;
   vals = eigs.eigenvalues();
-  vecs = eigs.eigenvectors();
+  if (vectors) vecs = eigs.eigenvectors();
   return true;
 }
 
+// Spectra's matrix operation for a square dense matrix or its transpose (without copying
+// it), through BLAS's dgemv.
+class DenseProduct {
+ public:
+  using Scalar = double;
+  DenseProduct(const MatrixXd& A, bool transpose) : A_(&A), transpose_(transpose) {}
+  Eigen::Index rows() const { return A_->rows(); }
+  Eigen::Index cols() const { return A_->cols(); }
+  void perform_op(const double* x_in, double* y_out) const {
+    const int n = static_cast<int>(A_->rows()), one = 1;
+    const double alpha = 1, beta = 0;
+    dgemv_(transpose_ ? "T" : "N", &n, &n, &alpha, A_->data(), &n, x_in, &one, &beta, y_out, &one, 1);
+  }
+
+ private:
+  const MatrixXd* A_;
+  bool transpose_;
+};
+
+// Spectra per diagonal block (the default): the top k of a block lower-triangular J are the
+// top k of the union of each block's top k. Arnoldi on each dense block A_ll (n_l x n_l:
+// one matrix a product, where the whole stack's Jacobian-vector product streams every layer's
+// weights; at 3 x 2000 forming a vanilla block takes a few ms and its dgemv beats a
+// matrix-free product through the cell, which also multiplies the zero input tangent by
+// W_ih), dgeev for a block too small for Arnoldi; the vectors of the top modes by the
+// block method's substitution, with the hosting block's own right vectors from its Arnoldi
+// run and its left ones from an Arnoldi run on A_ll^T.
+void spectra_block_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin,
+                         const EigenOptions& o, Spectrum& sp) {
+  const int L = sys.stack().num_layers();
+  const int k = std::max(o.top_k, 1);
+  const bool want_vectors = o.n_vectors > 0;
+  Blocks block(sys, lin);
+  std::vector<VectorXcd> top(static_cast<std::size_t>(L));
+  std::vector<BlockModes> modes(static_cast<std::size_t>(L));
+  std::vector<bool> dense(static_cast<std::size_t>(L), false);
+  // the order key below which a block's list may miss eigenvalues (it did not converge fully)
+  double uncertain_below = -std::numeric_limits<double>::infinity();
+  auto key = [&](std::complex<double> l) { return o.which == EigenOrder::LargestMagnitude ? std::abs(l) : l.real(); };
+  for (int l = 0; l < L; ++l) {
+    const MatrixXd& A = block(l);
+    const int n = static_cast<int>(A.rows());
+    auto& t = top[static_cast<std::size_t>(l)];
+    BlockModes& d = modes[static_cast<std::size_t>(l)];
+    if (n < k + 3) {  // too small for Arnoldi: every eigenvalue, and the vectors with them
+      dense[static_cast<std::size_t>(l)] = true;
+      DenseEigen e = dense_eigen(A, want_vectors);
+      const auto idx = eigen_order(e.values, o.which);
+      const Eigen::Index m = std::min<Eigen::Index>(k, e.values.size());
+      t.resize(m);
+      for (Eigen::Index i = 0; i < m; ++i) t[i] = e.values[idx[static_cast<std::size_t>(i)]];
+      if (want_vectors) {
+        d.values = std::move(e.values);
+        d.right = std::move(e.right);
+        d.left = std::move(e.left);
+        d.used.assign(static_cast<std::size_t>(d.values.size()), false);
+      }
+      continue;
+    }
+    DenseProduct op(A, false);
+    int conv = 0;
+    VectorXcd vals;
+    if (!spectra_top(op, k, o.which, o, vals, d.right, conv, want_vectors)) vals.resize(0);
+    if (conv < k) {
+      double last = std::numeric_limits<double>::infinity();
+      for (const auto& v : vals) last = std::min(last, key(v));
+      uncertain_below = std::max(uncertain_below, vals.size() ? last : std::numeric_limits<double>::infinity());
+    }
+    d.values = vals;
+    t = sorted(vals, o.which);
+  }
+  const auto layer_of = merge_blocks(top, o.which, k, sp);
+  sp.complete = false;
+  sp.converged = 0;
+  while (sp.converged < sp.eigenvalues.size() && key(sp.eigenvalues[sp.converged]) >= uncertain_below) ++sp.converged;
+  if (!want_vectors) return;
+  // left vectors of a hosting block from Arnoldi on its transpose, made when first needed
+  auto host = [&](int l) -> BlockModes& {
+    BlockModes& d = modes[static_cast<std::size_t>(l)];
+    if (dense[static_cast<std::size_t>(l)] || d.used.size() == static_cast<std::size_t>(d.values.size())) return d;
+    DenseProduct opT(block(l), true);
+    VectorXcd lvals;
+    MatrixXcd lvecs;
+    int lconv = 0;
+    const bool have_left = spectra_top(opT, k, o.which, o, lvals, lvecs, lconv);
+    d.left = MatrixXcd::Zero(d.right.rows(), d.right.cols());
+    for (Eigen::Index j = 0; j < d.values.size(); ++j) {
+      d.right.col(j).normalize();
+      if (!have_left) continue;
+      // the left eigenvector of the same eigenvalue: the nearest among A_ll^T's
+      Eigen::Index best = 0;
+      (lvals.array() - d.values[j]).abs().minCoeff(&best);
+      const VectorXcd w = lvecs.col(best);
+      const std::complex<double> c = w.transpose() * d.right.col(j);
+      if (std::abs(c) > 1e-300) d.left.col(j) = w / c;
+    }
+    d.used.assign(static_cast<std::size_t>(d.values.size()), false);
+    return d;
+  };
+  substitute_vectors(sys, lin, o, layer_of, top, block, host, sp);
+}
+
+// Spectra through the whole stack's Jacobian-vector product (EigenOptions::spectra_per_block
+// false): the earlier path, kept for comparison.
 void spectra_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
                    Spectrum& sp) {
   const int N = sys.dim();
@@ -380,7 +538,12 @@ Spectrum analyse_spectrum(const FixedPointSystem& sys, const Eigen::Ref<const Ve
   switch (m) {
     case EigenMethod::Full: full_solve(sys, lin, o, sp); break;
     case EigenMethod::Block: block_solve(sys, lin, o, sp); break;
-    case EigenMethod::Spectra: spectra_solve(sys, lin, o, sp); break;
+    case EigenMethod::Spectra:
+      if (o.spectra_per_block)
+        spectra_block_solve(sys, lin, o, sp);
+      else
+        spectra_solve(sys, lin, o, sp);
+      break;
     case EigenMethod::Auto: break;
   }
   finish(sp, sys.view());

@@ -9,7 +9,8 @@
 //       of starting the threads, and of the deduplication.
 //   bench_fixed_points eigen [--layers L] [--units N] [--top-k K] [--ncv M] [--skip-full] [--seed S]
 //       eigen-analysis at one state of an L x N vanilla tanh stack: the full dense solve,
-//       the block-triangular shortcut and Spectra's matrix-free top-K, with agreement checks.
+//       the block-triangular shortcut and Spectra's top-K (per diagonal block, and through the
+//       whole stack's Jacobian-vector product), with agreement checks.
 //
 // scripts/bench_fixed_points.py drives the first against the torch reference.
 #include <stackdyn/eigen_analysis.hpp>
@@ -252,6 +253,13 @@ int bench_eigen(const std::vector<std::string>& a) {
   const Spectrum topv = analyse_spectrum(sys, s, eo);
   std::printf("  spectra top-%-3d  %8.3f s  with right and left vectors of the top 3\n", k, seconds_since(t0));
   (void)topv;
+  eo.n_vectors = 0;
+  eo.spectra_per_block = false;
+  t0 = std::chrono::steady_clock::now();
+  const Spectrum whole = analyse_spectrum(sys, s, eo);
+  std::printf("  spectra top-%-3d  %8.3f s  through the whole stack's Jacobian-vector product (%d converged)\n", k,
+              seconds_since(t0), whole.converged);
+  eo.spectra_per_block = true;
   if (!flag(a, "--skip-full")) {
     eo.method = EigenMethod::Full;
     eo.n_vectors = 0;

@@ -10,9 +10,13 @@
 //   |         | union of the diagonal blocks' spectra (dgeev per block): O(sum n_l^3)    |
 //   |         | instead of O((sum n_l)^3); vectors of the top modes by substitution      |
 //   |         | through the layers (below)                                               |
-//   | spectra | Spectra::GenEigsSolver, matrix-free through Jacobian-vector products:    |
-//   |         | the top k by magnitude or real part (left vectors through the            |
-//   |         | vector-Jacobian product)                                                 |
+//   | spectra | Spectra::GenEigsSolver, the top k by magnitude or real part: on each     |
+//   |         | layer's diagonal block (dense, one n_l x n_l product a step; dgeev for a |
+//   |         | block too small for Arnoldi), merged (the top k of a block-triangular J  |
+//   |         | are the top k of the union of the blocks' top k); vectors of the top     |
+//   |         | modes by the block method's substitution. spectra_per_block = false:     |
+//   |         | Arnoldi through the whole stack's Jacobian-vector product instead (left  |
+//   |         | vectors through the vector-Jacobian product)                             |
 //
 // Conventions: right v with J v = lambda v, |v|_2 = 1; left w with w^T J = lambda w^T,
 // w^T v = 1 (no conjugation), so that w^T ds is the coordinate of a perturbation ds on the
@@ -66,6 +70,9 @@ struct EigenOptions {
   double spectra_tol = 1e-10;
   int spectra_ncv = 0;       ///< Krylov subspace size; 0 = max(5k, k + 40): clustered spectra need room
   int spectra_max_iters = 1000;
+  /// spectra: Arnoldi per diagonal block (true), or matrix-free through the whole stack's
+  /// Jacobian-vector product (false; slower: every product streams every layer's weights)
+  bool spectra_per_block = true;
   /// block: lambda counts as repeated in another layer's block when within this (relative)
   double repeated_tol = 1e-10;
 };
@@ -84,7 +91,7 @@ struct Spectrum {
   Eigen::VectorXd timescales, periods;
   /// Each layer's diagonal block of J_dyn, its eigenvalues sorted by `which`.
   std::vector<Eigen::VectorXcd> block_eigenvalues;
-  /// Block only, per vector mode: lambda was (numerically) also an eigenvalue of another
+  /// Block (and spectra per block), per vector mode: lambda was (numerically) also an eigenvalue of another
   /// layer's block on the substitution path, and a least-squares solve was used (see above).
   std::vector<bool> repeated;
   /// Spectra only: converged eigenvalues out of the k requested.
