@@ -15,17 +15,14 @@ const RodasCoefficients kC;
 BlockRosenbrock4::BlockRosenbrock4(ContinuousSystem& sys, double atol, double rtol, const Eigen::VectorXd& s0)
     : sys_(&sys), atol_(atol), rtol_(rtol), N_(sys.state_dim()), B_(sys.batch()),
       slices_(sys.stack().slices()), J_(static_cast<std::size_t>(B_)),
-      lu_(static_cast<std::size_t>(B_) * slices_.size()), M_(slices_.size()), x_(s0) {
+      lu_(static_cast<std::size_t>(B_) * slices_.size()), x_(s0) {
   const Eigen::Index n = x_.size();
   for (Eigen::VectorXd* v : {&x_old_, &x_new_, &dxdt_, &dfdt_, &dxdt_new_, &xtmp_, &xerr_, &g1_, &g2_, &g3_, &g4_,
                              &g5_, &cont3_, &cont4_})
     v->setZero(n);
   dfdt_b_.resize(N_);
   int widest = 0;
-  for (std::size_t l = 0; l < slices_.size(); ++l) {
-    M_[l].resize(slices_[l].size, slices_[l].size);
-    widest = std::max(widest, slices_[l].size);
-  }
+  for (const StateSlice& sl : slices_) widest = std::max(widest, sl.size);
   tmp_.resize(widest);
 }
 
@@ -36,9 +33,8 @@ void BlockRosenbrock4::factor(double t, double dt) {
     dfdt_.segment(static_cast<Eigen::Index>(b) * N_, N_) = dfdt_b_;
     for (std::size_t l = 0; l < slices_.size(); ++l) {
       const StateSlice& sl = slices_[l];
-      M_[l] = -J_[b].block(sl.offset, sl.offset, sl.size, sl.size);
-      M_[l].diagonal().array() += shift;
-      lu_[static_cast<std::size_t>(b) * slices_.size() + l].compute(M_[l]);
+      lu_[static_cast<std::size_t>(b) * slices_.size() + l].compute(
+          shift * Eigen::MatrixXd::Identity(sl.size, sl.size) - J_[b].block(sl.offset, sl.offset, sl.size, sl.size));
     }
   }
   sys_->count_jacobian_evaluation();

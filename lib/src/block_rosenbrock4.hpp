@@ -39,7 +39,6 @@ class BlockRosenbrock4 {
   std::vector<StateSlice> slices_;
   std::vector<Eigen::MatrixXd> J_;                         // per sample, N x N
   std::vector<Eigen::PartialPivLU<Eigen::MatrixXd>> lu_;  // per sample and layer
-  std::vector<Eigen::MatrixXd> M_;                         // per layer, the block being factored
   Eigen::VectorXd x_, x_old_, x_new_, dxdt_, dfdt_, dxdt_new_, xtmp_, xerr_, g1_, g2_, g3_, g4_, g5_, cont3_,
       cont4_, dfdt_b_, tmp_;
   double t_old_ = 0, t_new_ = 0;

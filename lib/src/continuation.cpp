@@ -15,6 +15,12 @@ using Eigen::VectorXcd;
 
 namespace {
 
+// The matrix a weight scale multiplies, in model m.
+MatrixXd& scaled_matrix(Model& m, const ContinuationParameter& par) {
+  CellParams& c = m.layers.at(static_cast<std::size_t>(par.layer)).fwd;
+  return par.recurrent ? c.w_hh : c.w_ih;
+}
+
 struct Point {
   VectorXd s;
   double p;
@@ -28,13 +34,13 @@ class ParametrisedResidual {
                        std::vector<double> tau)
       : model_(model), at_p_(par.kind == ContinuationParameter::Kind::WeightScale ? model : Model()), x0_(x0),
         par_(par), view_(view), tau_(std::move(tau)) {
-    if (par.kind == ContinuationParameter::Kind::WeightScale) W_ = matrix(at_p_);
+    if (par.kind == ContinuationParameter::Kind::WeightScale) W_ = scaled_matrix(at_p_, par_);
   }
 
   FixedPointSystem at(double p) {
     if (par_.kind == ContinuationParameter::Kind::Input)
       return FixedPointSystem(model_, x0_ + p * par_.direction, view_, tau_);
-    matrix(at_p_) = p * W_;  // same shape: the cells' pointers stay valid
+    scaled_matrix(at_p_, par_) = p * W_;  // same shape: the cells' pointers stay valid
     return FixedPointSystem(at_p_, x0_, view_, tau_);
   }
 
@@ -63,10 +69,6 @@ class ParametrisedResidual {
   }
 
  private:
-  MatrixXd& matrix(Model& m) const {
-    CellParams& c = m.layers[static_cast<std::size_t>(par_.layer)].fwd;
-    return par_.recurrent ? c.w_hh : c.w_ih;
-  }
   const Model& model_;
   Model at_p_;
   MatrixXd W_;  // the unscaled matrix
@@ -144,10 +146,7 @@ ContinuationParameter parse_weight_scale(const Model& model, std::string_view na
 
 Model model_at(const Model& model, const ContinuationParameter& par, double p) {
   Model m = model;
-  if (par.kind == ContinuationParameter::Kind::WeightScale) {
-    CellParams& c = m.layers.at(static_cast<std::size_t>(par.layer)).fwd;
-    (par.recurrent ? c.w_hh : c.w_ih) *= p;
-  }
+  if (par.kind == ContinuationParameter::Kind::WeightScale) scaled_matrix(m, par) *= p;
   return m;
 }
 

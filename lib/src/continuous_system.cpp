@@ -28,6 +28,8 @@ ContinuousSystem::ContinuousSystem(const Model& model, const std::vector<double>
   X_.resize(model.input_size, B_);
   G_.resize(stack_.state_dim(), B_);
   dXdt_.resize(model.input_size, B_);
+  jvp_out_.resize(stack_.state_dim(), 1);
+  zero_state_.setZero(stack_.state_dim(), 1);
 }
 
 void ContinuousSystem::rhs(const double* s, double* dsdt, double t) {
@@ -44,6 +46,7 @@ void ContinuousSystem::jacobian(const Eigen::Ref<const Eigen::VectorXd>& s, doub
                                 Eigen::MatrixXd& J, Eigen::VectorXd* dfdt, bool count) {
   input_->at(t, std::isnan(hold_) ? t : hold_, X_);
   stack_.linearize(X_.col(sample), s, lin_);
+  J.resize(stack_.state_dim(), stack_.state_dim());
   stack_.jacobian_state(lin_, J);
   J.diagonal().array() -= 1.0;
   J.array().colwise() *= inv_tau_.array();
@@ -51,8 +54,7 @@ void ContinuousSystem::jacobian(const Eigen::Ref<const Eigen::VectorXd>& s, doub
     if (input_->time_varying()) {
       // df/dt = T^{-1} dG/dx dx/dt: one Jacobian-vector product in the input direction.
       input_->derivative(t, dXdt_);
-      jvp_out_.resize(stack_.state_dim(), 1);
-      stack_.jvp(lin_, dXdt_.col(sample), Eigen::MatrixXd::Zero(stack_.state_dim(), 1), jvp_out_);
+      stack_.jvp(lin_, dXdt_.col(sample), zero_state_, jvp_out_);
       *dfdt = inv_tau_.cwiseProduct(jvp_out_.col(0));
     } else {
       dfdt->setZero(stack_.state_dim());

@@ -109,13 +109,7 @@ void FixedPointSystem::residual(const Linearization& lin, Eigen::Ref<VectorXd> r
   if (view_ == TimeView::Continuous) r.array() /= tau_state_.array();
 }
 
-void FixedPointSystem::map_jacobian(const Linearization& lin, MatRef J) const {
-  // one layer is its cell's own Jacobian; a stack goes through the layers
-  if (stack_.num_layers() == 1)
-    std::visit([&](const auto& cell) { cell.jacobian_state(lin.ws.trace[0], J); }, stack_.cell(0));
-  else
-    J = stack_.jacobian_state(lin);
-}
+void FixedPointSystem::map_jacobian(const Linearization& lin, MatRef J) const { stack_.jacobian_state(lin, J); }
 
 MatrixXd FixedPointSystem::dynamics_jacobian(const Linearization& lin) const {
   MatrixXd J(dim(), dim());

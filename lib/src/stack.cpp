@@ -236,10 +236,13 @@ void times_selection(const MatrixXd& B, const Eigen::Ref<const MatrixXd>& U, Eig
 // Row block of layer l: A_ll at its own columns (wrt_state) plus B_l dU^(l), where dU^(l) is
 // the derivative of the layer's input, built from the layers below. Columns of upper layers
 // stay zero: information flows only up (DESIGN.md 3).
-void Stack::dense_jacobian(const Linearization& lin, bool wrt_state, MatrixXd& J) const {
+void Stack::dense_jacobian(const Linearization& lin, bool wrt_state, MatRef J) const {
   const int N = state_dim_, d = input_size();
   const int cols = wrt_state ? N : d;
-  J.setZero(N, cols);
+  if (J.rows() != N || J.cols() != cols)
+    throw InputError("dense Jacobian: output of shape (" + std::to_string(J.rows()) + ", " + std::to_string(J.cols()) +
+                     "), expected (" + std::to_string(N) + ", " + std::to_string(cols) + ")");
+  J.setZero();
   // Scratch kept between calls (a stepper asks for a Jacobian every step: fresh megabyte
   // matrices cost more in page faults than the arithmetic).
   thread_local MatrixXd Dx, DU, Bl, E;
@@ -281,7 +284,10 @@ void Stack::dense_jacobian(const Linearization& lin, bool wrt_state, MatrixXd& J
       std::visit([&](const auto& cell) { cell.jacobian_input(lin.ws.trace[i], Bl); }, cells_[i]);
       times_selection(Bl, U->leftCols(used), J.block(sl.offset, 0, sl.size, used));
     }
-    if (wrt_state) J.block(sl.offset, sl.offset, sl.size, sl.size) = diagonal_block(lin, i);
+    if (wrt_state)
+      std::visit([&](const auto& cell) { cell.jacobian_state(lin.ws.trace[i], J.block(sl.offset, sl.offset, sl.size, sl.size)); },
+                 cells_[i]);
+    if (i + 1 == num_layers()) break;  // nothing reads the top layer's stream
     read_h(i, DY[i]);
     if (spec.residual) {
       if (spec.residual_proj.size() > 0)

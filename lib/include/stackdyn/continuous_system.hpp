@@ -66,7 +66,7 @@ class ContinuousSystem {
   int B_;
   Eigen::VectorXd inv_tau_;
   Stack::Workspace ws_;
-  Eigen::MatrixXd X_, G_, dXdt_, jvp_out_;
+  Eigen::MatrixXd X_, G_, dXdt_, jvp_out_, zero_state_;
   Stack::Linearization lin_;  // reused by jacobian()
   long long rhs_ = 0, jac_ = 0;
   double hold_ = std::numeric_limits<double>::quiet_NaN();

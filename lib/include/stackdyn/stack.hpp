@@ -71,15 +71,15 @@ class Stack {
   void vjp(const Linearization& lin, const ConstMatRef& G, MatRef gX, MatRef gS) const;
   /// Dense dF/ds (state_dim x state_dim), block lower-triangular in layers.
   MatrixXd jacobian_state(const Linearization& lin) const {
-    MatrixXd J;
+    MatrixXd J(state_dim_, state_dim_);
     dense_jacobian(lin, true, J);
     return J;
   }
-  /// The same into J, reusing its storage (for steppers that need it every step).
-  void jacobian_state(const Linearization& lin, MatrixXd& J) const { dense_jacobian(lin, true, J); }
+  /// The same into J (state_dim x state_dim), allocating nothing: for loops that need it often.
+  void jacobian_state(const Linearization& lin, MatRef J) const { dense_jacobian(lin, true, J); }
   /// Dense dF/dx (state_dim x input_size).
   MatrixXd jacobian_input(const Linearization& lin) const {
-    MatrixXd J;
+    MatrixXd J(state_dim_, input_size());
     dense_jacobian(lin, false, J);
     return J;
   }
@@ -90,7 +90,7 @@ class Stack {
   // jvp, plus (layer >= 0) the weight derivative of that layer added to its own tangent.
   void tangent(const Linearization& lin, const ConstMatRef& dX, const ConstMatRef& dS, MatRef out, int layer,
                const MatrixXd& dW_ih, const MatrixXd& dW_hh) const;
-  void dense_jacobian(const Linearization& lin, bool wrt_state, MatrixXd& J) const;
+  void dense_jacobian(const Linearization& lin, bool wrt_state, MatRef J) const;
   // Rows of a layer's input u^(l) assembled from the stream below and (skip) h^(l-2).
   template <class Below, class Skip>
   void assemble_input(int layer, const Below& below, const Skip& skip_part, MatrixXd& U) const;
