@@ -3,7 +3,7 @@
 
 #include "command_util.hpp"
 
-#include <stackdyn/error.hpp>
+#include <stackdyn/core/error.hpp>
 
 #include <charconv>
 #include <cmath>

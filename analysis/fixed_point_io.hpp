@@ -1,9 +1,9 @@
 // Shared by `stackdyn fixed-points` and `stackdyn spectrum`: options from the configuration,
 // states from files, and the result datasets (docs/fixed-points.md).
 #pragma once
-#include <stackdyn/config.hpp>
-#include <stackdyn/fixed_point_analysis.hpp>
-#include <stackdyn/h5.hpp>
+#include <stackdyn/core/config.hpp>
+#include <stackdyn/analysis/fixed_point_analysis.hpp>
+#include <stackdyn/core/h5.hpp>
 
 #include <optional>
 #include <string>

@@ -4,10 +4,10 @@
 #include "command_util.hpp"
 #include "fixed_point_io.hpp"
 
-#include <stackdyn/config.hpp>
-#include <stackdyn/error.hpp>
-#include <stackdyn/fixed_point_analysis.hpp>
-#include <stackdyn/model_io.hpp>
+#include <stackdyn/core/config.hpp>
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/analysis/fixed_point_analysis.hpp>
+#include <stackdyn/model/model_io.hpp>
 
 #include <optional>
 #include <ostream>

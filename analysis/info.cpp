@@ -1,7 +1,7 @@
 // `stackdyn info MODEL.h5`: architecture, parameters per layer, state slices.
 #include "cli.hpp"
 
-#include <stackdyn/model_io.hpp>
+#include <stackdyn/model/model_io.hpp>
 
 #include <iomanip>
 #include <ostream>

@@ -4,10 +4,10 @@
 #include "command_util.hpp"
 #include "fixed_point_io.hpp"
 
-#include <stackdyn/eigen_analysis.hpp>
-#include <stackdyn/error.hpp>
-#include <stackdyn/model_io.hpp>
-#include <stackdyn/parallel.hpp>
+#include <stackdyn/analysis/eigen_analysis.hpp>
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/core/parallel.hpp>
 
 #include <optional>
 #include <ostream>

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The flip-flop benchmark of issue 4 item 9: FixedPointFinder's default optimisation
+"""The flip-flop benchmark: FixedPointFinder's default optimisation
 (scripts/fixed_point_finder_reference.py: joint Adam over all starts, float32, adaptive
 learning rate and gradient-norm clipping, tol_q 1e-12, max_iters 5000) against stackdyn's
 finder on the same 1024 starts, sampled from trajectories of the trained GRU with noise 0.5.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Issue 3's simulation benchmark: stackdyn (tests/benchmarks/bench_simulate) against scipy's
+"""The simulation benchmark: stackdyn (tests/benchmarks/bench_simulate) against scipy's
 solve_ivp on identical systems, measured alternately in one run, reporting median ratios.
 
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSTACKDYN_BUILD_BENCHMARKS=ON

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """FixedPointFinder's default optimisation (Golub & Sussillo 2018), reimplemented in torch:
-the reference against which `stackdyn fixed-points` is benchmarked (issue 4, item 9).
+the reference against which `stackdyn fixed-points` is benchmarked.
 
     /usr/bin/python3 scripts/fixed_point_finder_reference.py MODEL.h5 STARTS.h5 [-o OUT.h5]
         [--threads 2] [--dtype float32] [--max-iters 5000] [--q-tol 1e-12] [--input-constant v1,...]

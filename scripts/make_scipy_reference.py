@@ -3,7 +3,7 @@
 rtol = atol = 1e-12), for tests/test_simulate_scipy.cpp.
 
 Model: tests/data/torch/rnn_tanh_L3_uni_bias.model.h5 (three torch tanh layers of 5 units,
-input 3). The system of DESIGN.md 3, written here independently of stackdyn:
+input 3). The system of docs/design.md 3, written here independently of stackdyn:
     tau_l dh_l/dt = tanh(W_ih^l u_l + b_ih^l + W_hh^l h_l + b_hh^l) - h_l,
     u_1 = x(t), u_l = h_{l-1} (current states),
 with x(t) = c + sum of sinusoids + a zero-order hold of random samples (the input file).

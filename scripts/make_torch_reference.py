@@ -103,7 +103,7 @@ def _cell_for_layer(module, k):
 
 
 def cell_route(module, inputs, h0=None, c0=None):
-    """The full state after each step, (batch, time, state_dim) in DESIGN.md section 2's order
+    """The full state after each step, (batch, time, state_dim) in docs/design.md section 2's order
     [h^(1); c^(1) (LSTM); h^(2); ...], computed by stepping torch.nn.RNNCell/GRUCell/LSTMCell
     with the module's weights layer by layer (unidirectional modules only)."""
     if module.bidirectional:

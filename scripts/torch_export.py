@@ -120,7 +120,7 @@ def _parameters(module):
 
 
 def _state_slices(module):
-    """[offset, size] per layer (DESIGN.md section 2: [h] or [h; c] per layer, bottom first).
+    """[offset, size] per layer (docs/design.md section 2: [h] or [h; c] per layer, bottom first).
 
     A bidirectional layer's h is [h_fwd; h_bwd], so its block is twice as wide ([h_fwd; h_bwd]
     or [h_fwd; h_bwd; c_fwd; c_bwd]), as stackdyn's Model::state_slices() has it."""

@@ -1,5 +1,5 @@
 // `stackdyn demo -o OUT.h5`: the main job on the embedded default model (data/default_model.toml).
-// It simulates the model in both views of DESIGN.md 3 (the discrete map, and the
+// It simulates the model in both views of docs/design.md 3 (the discrete map, and the
 // continuous-time ODE integrated with dopri5) under a default sinusoidal input, finds the
 // fixed points for zero input with their spectra, and writes everything to one
 // self-describing file, with a few lines for people on what it found.
@@ -7,12 +7,12 @@
 #include "cli.hpp"
 #include "command_util.hpp"
 
-#include <stackdyn/config.hpp>
+#include <stackdyn/core/config.hpp>
 #include <stackdyn/default_model.hpp>
-#include <stackdyn/fixed_point_analysis.hpp>
-#include <stackdyn/init.hpp>
-#include <stackdyn/model_io.hpp>
-#include <stackdyn/simulation.hpp>
+#include <stackdyn/analysis/fixed_point_analysis.hpp>
+#include <stackdyn/model/init.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/dynamics/simulation.hpp>
 
 #include <ostream>
 

@@ -3,9 +3,9 @@
 #include "cli.hpp"
 #include "command_util.hpp"
 
-#include <stackdyn/error.hpp>
-#include <stackdyn/model_io.hpp>
-#include <stackdyn/sequence.hpp>
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/model/sequence.hpp>
 
 #include <ostream>
 

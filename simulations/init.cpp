@@ -2,11 +2,11 @@
 // description (schema in stackdyn/init.hpp and data/model_example.toml).
 #include "cli.hpp"
 
-#include <stackdyn/config.hpp>
-#include <stackdyn/error.hpp>
-#include <stackdyn/init.hpp>
-#include <stackdyn/model_io.hpp>
-#include <stackdyn/provenance.hpp>
+#include <stackdyn/core/config.hpp>
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/model/init.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/core/provenance.hpp>
 
 #include <charconv>
 #include <memory>

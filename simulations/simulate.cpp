@@ -1,11 +1,11 @@
 // `stackdyn simulate MODEL.h5 [CONFIG.toml] -o OUT.h5`: trajectories of a model in the
-// discrete or the continuous-time view (DESIGN.md 3), written as they are computed.
+// discrete or the continuous-time view (docs/design.md 3), written as they are computed.
 #include "cli.hpp"
 #include "command_util.hpp"
 
-#include <stackdyn/error.hpp>
-#include <stackdyn/model_io.hpp>
-#include <stackdyn/simulation.hpp>
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/dynamics/simulation.hpp>
 
 #include <ostream>
 

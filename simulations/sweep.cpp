@@ -9,11 +9,11 @@
 #include "cli.hpp"
 #include "command_util.hpp"
 
-#include <stackdyn/error.hpp>
-#include <stackdyn/init.hpp>
-#include <stackdyn/model_io.hpp>
-#include <stackdyn/parallel.hpp>
-#include <stackdyn/simulation.hpp>
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/model/init.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/core/parallel.hpp>
+#include <stackdyn/dynamics/simulation.hpp>
 
 #include <toml++/toml.h>
 

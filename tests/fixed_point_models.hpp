@@ -1,6 +1,6 @@
 // Test helper: small models whose fixed points are known in closed form or by bisection.
 #pragma once
-#include <stackdyn/model.hpp>
+#include <stackdyn/model/model.hpp>
 
 #include <cmath>
 #include <vector>

@@ -1,7 +1,7 @@
 // Test helper: small models with every parameter drawn from U(-scale, scale), built in code
 // so that the dynamics tests do not depend on the TOML initialiser.
 #pragma once
-#include <stackdyn/model.hpp>
+#include <stackdyn/model/model.hpp>
 
 #include <random>
 

@@ -1,11 +1,11 @@
-// Bad input gets one clear line, a non-zero exit and no output file (issue: foundation,
-// item 12). Each case runs the real command line in-process.
+// Bad input gets one clear line, a non-zero exit and no output file. Each case runs the
+// real command line in-process.
 #include "cli_helpers.hpp"
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/h5.hpp>
-#include <stackdyn/model_io.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model_io.hpp>
 
 #include <fstream>
 #include <limits>

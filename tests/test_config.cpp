@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <stackdyn/config.hpp>
+#include <stackdyn/core/config.hpp>
 
 #include <cmath>
 #include <filesystem>

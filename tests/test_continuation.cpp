@@ -1,4 +1,4 @@
-// Continuation of fixed points (issue 4 item 6) against closed forms. In the input: the
+// Continuation of fixed points against closed forms. In the input: the
 // folds of h = tanh(2 h + x) at x = +-(atanh(h_f) - 2 h_f), h_f = sqrt(1/2), and the period
 // doubling of h = tanh(-3 h + x) where 3 (1 - h^2) = 1. In a scale p on a weight matrix:
 // dr/dp against central differences, the pitchfork of h = tanh(p w h) at p w = 1, the fold
@@ -8,9 +8,9 @@
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/continuation.hpp>
-#include <stackdyn/h5.hpp>
-#include <stackdyn/model_io.hpp>
+#include <stackdyn/analysis/continuation.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model_io.hpp>
 
 #include <cmath>
 #include <random>
@@ -58,7 +58,7 @@ TEST_CASE("continuation finds the period doubling of a negative self-coupling", 
   CHECK(br.events[0].n_unstable_after == 0);
 }
 
-// --- a scale on a weight matrix as the parameter (issue 4 item 6) ------------------------
+// --- a scale on a weight matrix as the parameter ------------------------
 
 namespace {
 

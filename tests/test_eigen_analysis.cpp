@@ -1,12 +1,12 @@
-// Eigen-analysis (issue 4, item 4): residuals of right and left eigenvectors, the
+// Eigen-analysis: residuals of right and left eigenvectors, the
 // block-triangular shortcut against the full solve, Spectra's top-k against the full solve,
 // and the discrete and continuous readings of one fixed point, (lambda - 1) / tau.
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/eigen_analysis.hpp>
-#include <stackdyn/fixed_points.hpp>
-#include <stackdyn/random.hpp>
+#include <stackdyn/analysis/eigen_analysis.hpp>
+#include <stackdyn/analysis/fixed_points.hpp>
+#include <stackdyn/core/random.hpp>
 
 using namespace stackdyn;
 using Eigen::MatrixXcd;
@@ -184,7 +184,7 @@ TEST_CASE("Spectra per diagonal block: the block method's top k, with exact vect
   }
 }
 
-TEST_CASE("timescales and periods follow DESIGN.md 4", "[fixed-points][eigen]") {
+TEST_CASE("timescales and periods follow docs/design.md 4", "[fixed-points][eigen]") {
   VectorXcd l(3);
   l << std::polar(0.5, 0.25), std::complex<double>(-0.9, 0), std::complex<double>(1.0, 0);
   Eigen::VectorXd tau, period;

@@ -6,10 +6,10 @@
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/blas_threads.hpp>
-#include <stackdyn/eigen_analysis.hpp>
-#include <stackdyn/fixed_points.hpp>
-#include <stackdyn/parallel.hpp>
+#include <stackdyn/core/blas_threads.hpp>
+#include <stackdyn/analysis/eigen_analysis.hpp>
+#include <stackdyn/analysis/fixed_points.hpp>
+#include <stackdyn/core/parallel.hpp>
 
 #include <atomic>
 #include <random>

@@ -1,15 +1,15 @@
-// Fixed points against known answers (issue 4, item 8): the tanh pitchfork, linear layers,
+// Fixed points against known answers: the tanh pitchfork, linear layers,
 // a stack whose count is the product of its layers', slow points, and the three methods.
 #include "fixed_point_models.hpp"
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/eigen_analysis.hpp>
-#include <stackdyn/fixed_point_analysis.hpp>
-#include <stackdyn/error.hpp>
-#include <stackdyn/fixed_points.hpp>
-#include <stackdyn/integrate.hpp>
-#include <stackdyn/random.hpp>
+#include <stackdyn/analysis/eigen_analysis.hpp>
+#include <stackdyn/analysis/fixed_point_analysis.hpp>
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/analysis/fixed_points.hpp>
+#include <stackdyn/dynamics/integrate.hpp>
+#include <stackdyn/core/random.hpp>
 
 #include <algorithm>
 #include <cmath>

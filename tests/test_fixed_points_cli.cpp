@@ -1,12 +1,12 @@
-// `stackdyn fixed-points` and `stackdyn spectrum` end to end: the datasets of issue 4 item 5,
+// `stackdyn fixed-points` and `stackdyn spectrum` end to end: the documented datasets,
 // and bad input (one line, exit 2, no output file).
 #include "cli_helpers.hpp"
 #include "fixed_point_models.hpp"
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/h5.hpp>
-#include <stackdyn/model_io.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model_io.hpp>
 
 #include <fstream>
 

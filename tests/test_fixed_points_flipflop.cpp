@@ -3,10 +3,10 @@
 // of output signs), and index-1 saddles on the cube's 12 edges: the two sides of a saddle's
 // unstable direction flow to memories that differ in exactly one bit.
 #include <catch2/catch.hpp>
-#include <stackdyn/continuation.hpp>
-#include <stackdyn/fixed_point_analysis.hpp>
-#include <stackdyn/h5.hpp>
-#include <stackdyn/model_io.hpp>
+#include <stackdyn/analysis/continuation.hpp>
+#include <stackdyn/analysis/fixed_point_analysis.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model_io.hpp>
 
 #include <bit>
 #include <map>

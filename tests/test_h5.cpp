@@ -1,7 +1,7 @@
 // The HDF5 wrapper: round trips of every kind of data, the on-disk C order, appending,
 // atomic output, and the one-line errors a user sees for bad files.
-#include "stackdyn/error.hpp"
-#include "stackdyn/h5.hpp"
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/core/h5.hpp>
 
 #include "test_util.hpp"
 

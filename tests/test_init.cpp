@@ -5,9 +5,9 @@
 
 #include <catch2/catch.hpp>
 
-#include <stackdyn/config.hpp>
-#include <stackdyn/init.hpp>
-#include <stackdyn/random.hpp>
+#include <stackdyn/core/config.hpp>
+#include <stackdyn/model/init.hpp>
+#include <stackdyn/core/random.hpp>
 
 #include <Eigen/Eigenvalues>
 

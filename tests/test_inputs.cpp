@@ -1,8 +1,8 @@
 // Input signals: each part's formula, the zero-order hold of a file in both views, and
 // seeded randomness that is a function of the seed and the time only.
 #include <catch2/catch.hpp>
-#include <stackdyn/error.hpp>
-#include <stackdyn/inputs.hpp>
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/dynamics/inputs.hpp>
 
 #include <cmath>
 #include <numbers>

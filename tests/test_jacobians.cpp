@@ -3,7 +3,7 @@
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/stack.hpp>
+#include <stackdyn/model/stack.hpp>
 
 using namespace stackdyn;
 using test::LayerDesc;
@@ -84,7 +84,7 @@ void check_model(const Model& m, unsigned seed) {
   check_coupling(m, seed, Coupling::Sequential);
   check_coupling(m, seed, Coupling::Simultaneous);
   // At a fixed point s* (F(s*) = s*, hence G(s*) = s*) every layer reads the same input in
-  // both views, so their diagonal blocks agree (DESIGN.md 3). Away from fixed points they
+  // both views, so their diagonal blocks agree (docs/design.md 3). Away from fixed points they
   // need not: layer l's input is then built from different states.
   const Stack a(m, Coupling::Sequential), b(m, Coupling::Simultaneous);
   std::mt19937_64 rng(seed);

@@ -1,10 +1,10 @@
 // The model file: bitwise round trips of every cell type and connection, parameter counts
 // against torch's numel, the state layout, and the messages for broken model files.
-#include "stackdyn/error.hpp"
-#include "stackdyn/h5.hpp"
-#include "stackdyn/model.hpp"
-#include "stackdyn/model_io.hpp"
-#include "stackdyn/provenance.hpp"
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/core/provenance.hpp>
 
 #include "test_util.hpp"
 

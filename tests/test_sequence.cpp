@@ -4,8 +4,8 @@
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/sequence.hpp>
-#include <stackdyn/stack.hpp>
+#include <stackdyn/model/sequence.hpp>
+#include <stackdyn/model/stack.hpp>
 
 using namespace stackdyn;
 using test::LayerDesc;

@@ -1,17 +1,17 @@
-// Simulation (issue 3): integrators against known solutions and their orders, the two
-// views of DESIGN.md 3 against each other, a stiff case, the analytic Jacobian of the
+// Simulation: integrators against known solutions and their orders, the two
+// views of docs/design.md 3 against each other, a stiff case, the analytic Jacobian of the
 // continuous view against finite differences, and scipy's solve_ivp as an outside reference.
 #include "cli_helpers.hpp"
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/config.hpp>
-#include <stackdyn/continuous_system.hpp>
-#include <stackdyn/h5.hpp>
-#include <stackdyn/model_io.hpp>
-#include <stackdyn/random.hpp>
-#include <stackdyn/simulation.hpp>
-#include <stackdyn/stack.hpp>
+#include <stackdyn/core/config.hpp>
+#include <stackdyn/dynamics/continuous_system.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/core/random.hpp>
+#include <stackdyn/dynamics/simulation.hpp>
+#include <stackdyn/model/stack.hpp>
 
 #include <cmath>
 

@@ -1,12 +1,12 @@
-// `stackdyn simulate` on the command line: a valid run's file, each bad input of issue 3
+// `stackdyn simulate` on the command line: a valid run's file, each documented bad input
 // as one clear line with exit 2 and no output, and a diverging run that stops with exit 1
 // and keeps a readable file.
 #include "cli_helpers.hpp"
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/h5.hpp>
-#include <stackdyn/model_io.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model_io.hpp>
 
 #include <filesystem>
 

@@ -4,8 +4,8 @@
 #include "random_model.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/h5.hpp>
-#include <stackdyn/model_io.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model_io.hpp>
 
 #include <filesystem>
 #include <fstream>

@@ -4,7 +4,7 @@
 #include "cli_helpers.hpp"
 
 #include <catch2/catch.hpp>
-#include <stackdyn/h5.hpp>
+#include <stackdyn/core/h5.hpp>
 
 #include <algorithm>
 

@@ -2,7 +2,7 @@
 // an expected exception.
 #pragma once
 #include <catch2/catch.hpp>
-#include <stackdyn/error.hpp>
+#include <stackdyn/core/error.hpp>
 
 #include <filesystem>
 #include <string>

@@ -1,8 +1,8 @@
 // Dispatcher of `stackdyn <command>`: builds the CLI11 app from the registry, parses, runs,
-// and turns every error into one line and an exit code (DESIGN.md section 6).
+// and turns every error into one line and an exit code (docs/design.md section 6).
 #include "cli.hpp"
 
-#include <stackdyn/error.hpp>
+#include <stackdyn/core/error.hpp>
 #include <stackdyn/version.hpp>
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // Helpers shared by the commands (see command_util.hpp).
 #include "command_util.hpp"
 
-#include <stackdyn/error.hpp>
+#include <stackdyn/core/error.hpp>
 
 #include <cmath>
 #include <sstream>

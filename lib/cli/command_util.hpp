@@ -3,9 +3,9 @@
 #pragma once
 #include "cli.hpp"
 
-#include <stackdyn/h5.hpp>
-#include <stackdyn/model.hpp>
-#include <stackdyn/provenance.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model.hpp>
+#include <stackdyn/core/provenance.hpp>
 
 namespace stackdyn::cli {
 

@@ -1,4 +1,4 @@
-// Benchmarks of issue 4 item 9 (not timed tests; figures depend on the machine's load).
+// Benchmarks of fixed points and eigen-analysis (not timed tests; figures depend on the machine's load).
 //
 //   bench_fixed_points finder MODEL.h5 STARTS.h5 [--threads T] [--q-tol Q] [--methods lm,hybrid,adam]
 //                      [--repeat R] [--profile]
@@ -13,12 +13,12 @@
 //       whole stack's Jacobian-vector product), with agreement checks.
 //
 // scripts/bench_fixed_points.py drives the first against the torch reference.
-#include <stackdyn/eigen_analysis.hpp>
-#include <stackdyn/fixed_points.hpp>
-#include <stackdyn/h5.hpp>
-#include <stackdyn/model_io.hpp>
-#include <stackdyn/parallel.hpp>
-#include <stackdyn/random.hpp>
+#include <stackdyn/analysis/eigen_analysis.hpp>
+#include <stackdyn/analysis/fixed_points.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/core/parallel.hpp>
+#include <stackdyn/core/random.hpp>
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,4 @@
-// Benchmark of the continuous-time view (issue 3, item 8), driven by scripts/bench_simulate.py,
+// Benchmark of the continuous-time view, driven by scripts/bench_simulate.py,
 // which runs scipy's solve_ivp on the same systems and alternates the two sides.
 //
 // The systems: 3-layer vanilla tanh stacks of N units per layer, input 2 sinusoids, t in
@@ -12,10 +12,10 @@
 //                                                    matrix-vector products alone, measured
 //                                                    alternately; prints the two median times (s)
 //   bench_simulate dgemm N                           Eigen's dgemm rate at N x N (GFLOP/s)
-#include <stackdyn/continuous_system.hpp>
-#include <stackdyn/integrate.hpp>
-#include <stackdyn/model_io.hpp>
-#include <stackdyn/random.hpp>
+#include <stackdyn/dynamics/continuous_system.hpp>
+#include <stackdyn/dynamics/integrate.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/core/random.hpp>
 
 #include <algorithm>
 #include <chrono>

@@ -1,5 +1,5 @@
 // Uses the installed library: one step of a 1-unit linear-ish layer, checked by hand.
-#include <stackdyn/stack.hpp>
+#include <stackdyn/model/stack.hpp>
 #include <stackdyn/version.hpp>
 
 #include <cmath>

@@ -1,0 +1,82 @@
+// Integrating the continuous-time view with Boost.Odeint's steppers, chosen by name
+//, with output at requested times through an observer obs(s, t).
+//
+//   | name           | stepper                                   | step            | output       |
+//   |----------------|-------------------------------------------|-----------------|--------------|
+//   | euler          | odeint::euler                             | fixed, dt       | on the grid  |
+//   | rk4            | odeint::runge_kutta4                      | fixed, dt       | on the grid  |
+//   | dopri5         | controlled runge_kutta_dopri5 (FSAL)      | adaptive        | dense output |
+//   | rosenbrock4    | odeint's rosenbrock4 and its controller,  | adaptive        | dense output |
+//   |                | on Eigen with block-triangular solves     |                 |              |
+//   |                | (lib/src/dynamics/block_rosenbrock4.hpp)           |                 |              |
+//   | bulirsch_stoer | odeint::bulirsch_stoer                    | adaptive        | steps land on output times |
+//   | rosenbrock4_odeint | odeint::rosenbrock4_controller itself (ublas, dense LU of the whole system): | | |
+//   |                | the same method, kept as an independent check of rosenbrock4 |  |              |
+//
+// Fixed steps divide each output interval into equal steps of at most dt. Adaptive steppers
+// also stop at the input's jumps (pulse edges, held samples), so that no step straddles a
+// discontinuity, and restart their derivative there.
+#pragma once
+#include <stackdyn/dynamics/continuous_system.hpp>
+#include <stackdyn/core/error.hpp>
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace stackdyn {
+
+enum class Method { Euler, Rk4, Dopri5, Rosenbrock4, BulirschStoer, Rosenbrock4Odeint };
+std::string_view method_name(Method m);
+/// InputError naming `where` and the accepted names.
+Method parse_method(std::string_view name, std::string_view where);
+bool is_adaptive(Method m);
+
+struct IntegratorOptions {
+  Method method = Method::Dopri5;
+  double rtol = 1e-6, atol = 1e-9;
+  double dt = 0.01;  ///< fixed step (euler, rk4); first trial step of the adaptive ones
+  double t_end = 1.0;
+  double dt_out = 0.1;  ///< output at 0, dt_out, 2 dt_out, ... and at t_end
+};
+
+struct IntegrationStats {
+  long long steps = 0;           ///< accepted steps
+  long long rejected_steps = 0;  ///< steps the error control refused
+  long long rhs_evaluations = 0;
+  long long jacobian_evaluations = 0;
+  long long outputs = 0;
+  double t_reached = 0.0;
+};
+
+/// Output times: k dt_out for k = 0, 1, ... up to t_end, and t_end itself.
+struct OutputClock {
+  OutputClock(double t_end, double dt_out);
+  long long count() const { return n_; }
+  double time(long long k) const { return k + 1 == n_ ? t_end_ : static_cast<double>(k) * dt_out_; }
+
+ private:
+  double t_end_, dt_out_;
+  long long n_;
+};
+
+/// The state left the finite numbers: where, and what had been done.
+struct DivergenceError : RunError {
+  DivergenceError(const std::string& msg, double t_, int layer_, IntegrationStats st)
+      : RunError(msg), t(t_), layer(layer_), stats(st) {}
+  double t;
+  int layer;
+  IntegrationStats stats;
+};
+
+/// obs(s, t) at every output time, the first at t = 0 with the initial state.
+using Observer = std::function<void(const Eigen::VectorXd& s, double t)>;
+
+/// Integrates sys from t = 0 to opt.t_end, starting from s (length sys.size()), which holds
+/// the final state on return. Throws DivergenceError when the state becomes NaN/Inf (after
+/// the observer has seen every output time before it), RunError when the step size
+/// underflows.
+IntegrationStats integrate(ContinuousSystem& sys, Eigen::VectorXd& s, const IntegratorOptions& opt,
+                           const Observer& obs);
+
+}  // namespace stackdyn

@@ -1,0 +1,27 @@
+// Reading and writing the model file of docs/model-format.md.
+#pragma once
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/model/model.hpp>
+#include <stackdyn/core/provenance.hpp>
+
+#include <string>
+
+namespace stackdyn {
+
+inline constexpr const char* model_format = "stackdyn-model";
+inline constexpr long long model_format_version = 1;
+
+/// Reads and validates a model file. InputError naming the file and the object for a
+/// missing file, a file that is not a stackdyn model of a supported version, an unknown
+/// cell, a missing or unexpected dataset, a wrong shape or a non-finite value.
+Model read_model(const std::string& path);
+/// Reads a model stored in a group (the root of a model file, or a model embedded in a
+/// result file).
+Model read_model(const h5::Group& g);
+
+/// Writes a model file atomically (PATH.partial, then renamed). The model is validated first.
+void write_model(const Model& m, const std::string& path, const Provenance& p);
+/// Writes a model into an open group, e.g. to embed it into a result file.
+void write_model(const Model& m, h5::Group& g, const Provenance& p);
+
+}  // namespace stackdyn

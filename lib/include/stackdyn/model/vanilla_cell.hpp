@@ -1,0 +1,33 @@
+// Vanilla RNN cell, as torch.nn.RNN: h' = phi(W_ih u + b_ih + W_hh h + b_hh), phi = tanh or relu.
+#pragma once
+#include <stackdyn/model/cell_trace.hpp>
+#include <stackdyn/model/model.hpp>
+
+namespace stackdyn {
+
+class VanillaCell {
+ public:
+  VanillaCell(const CellParams& p, int hidden, int input, bool relu);
+  int state_size() const { return n_; }
+  int input_size() const { return in_; }
+  int projection_rows() const { return n_; }
+  void project_input(const ConstMatRef& U, MatRef P) const;
+  void step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, CellTrace& t) const;
+  void jvp(const CellTrace& t, const ConstMatRef& dU, const ConstMatRef& dS, MatRef out) const;
+  /// Derivative in the weights at a 1-column trace: out = dF/dW_ih [dW_ih] + dF/dW_hh [dW_hh]
+  /// (torch shapes; an empty matrix is zero), `u` the layer input at the trace.
+  void weight_jvp(const CellTrace& t, const ConstMatRef& u, const MatrixXd& dW_ih, const MatrixXd& dW_hh,
+                  MatRef out) const;
+  void vjp(const CellTrace& t, const ConstMatRef& G, MatRef gU, MatRef gS) const;
+  void jacobian_state(const CellTrace& t, MatRef A) const;
+  void jacobian_input(const CellTrace& t, MatRef B) const;
+
+ private:
+  VectorXd derivative(const CellTrace& t) const;  // phi'(a) at a 1-column trace
+  const CellParams* p_;
+  int n_, in_;
+  bool relu_;
+  VectorXd bias_;  // b_ih + b_hh (empty without bias)
+};
+
+}  // namespace stackdyn

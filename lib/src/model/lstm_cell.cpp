@@ -1,0 +1,112 @@
+// LSTM cell as torch.nn.LSTM: step and derivatives. Trace: a = gates after their
+// nonlinearities [i; f; g; o]; b = tanh(c').
+#include <stackdyn/model/lstm_cell.hpp>
+#include <stackdyn/model/activation.hpp>
+
+namespace stackdyn {
+namespace {
+
+struct LstmPoint {
+  Eigen::ArrayXd i, f, g, o, tc, c;
+};
+
+LstmPoint point(const CellTrace& t, int n) {
+  const auto a = t.a.col(0);
+  return {a.segment(0, n).array(), a.segment(n, n).array(),     a.segment(2 * n, n).array(),
+          a.segment(3 * n, n).array(), t.b.col(0).array(), t.s.col(0).tail(n).array()};
+}
+
+}  // namespace
+
+LstmCell::LstmCell(const CellParams& p, int hidden, int input) : p_(&p), n_(hidden), in_(input) {
+  if (p.b_ih.size() > 0) bias_ = p.b_ih + p.b_hh;
+}
+
+void LstmCell::project_input(const ConstMatRef& U, MatRef P) const {
+  P.noalias() = p_->w_ih * U;
+  if (bias_.size() > 0) P.colwise() += bias_;
+}
+
+void LstmCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, CellTrace& t) const {
+  const int n = n_;
+  t.a = P;
+  t.a.noalias() += p_->w_hh * S.topRows(n);
+  auto sigm = [](auto x) { return 1.0 / (1.0 + (-x).exp()); };
+  t.a.topRows(2 * n) = sigm(t.a.topRows(2 * n).array());
+  tanh_inplace(t.a.middleRows(2 * n, n));
+  t.a.bottomRows(n) = sigm(t.a.bottomRows(n).array());
+  // c' = f c + i g, then h' = o tanh(c'); S may alias nothing in S_new (different buffers).
+  S_new.bottomRows(n) = t.a.middleRows(n, n).cwiseProduct(S.bottomRows(n)) +
+                        t.a.topRows(n).cwiseProduct(t.a.middleRows(2 * n, n));
+  t.b.resize(n, S.cols());
+  tanh_into(S_new.bottomRows(n), t.b);
+  S_new.topRows(n) = t.a.bottomRows(n).cwiseProduct(t.b);
+}
+
+void LstmCell::jvp(const CellTrace& t, const ConstMatRef& dU, const ConstMatRef& dS, MatRef out) const {
+  const int n = n_;
+  MatrixXd pre = p_->w_hh * dS.topRows(n);
+  pre.noalias() += p_->w_ih * dU;
+  gate_tangent(t, pre, dS.bottomRows(n), out);
+}
+
+void LstmCell::weight_jvp(const CellTrace& t, const ConstMatRef& u, const MatrixXd& dW_ih, const MatrixXd& dW_hh,
+                          MatRef out) const {
+  const int n = n_;
+  gate_tangent(t, weight_tangent(t.s.topRows(n), u, dW_ih, dW_hh, 4 * n), MatrixXd::Zero(n, 1), out);
+}
+
+// The state tangent from the gates' pre-activation tangent `pre` and the old cell state's dC.
+void LstmCell::gate_tangent(const CellTrace& t, const MatrixXd& pre, const ConstMatRef& dC, MatRef out) const {
+  const int n = n_;
+  const LstmPoint q = point(t, n);
+  const Eigen::ArrayXXd di = pre.topRows(n).array().colwise() * (q.i * (1 - q.i));
+  const Eigen::ArrayXXd df = pre.middleRows(n, n).array().colwise() * (q.f * (1 - q.f));
+  const Eigen::ArrayXXd dg = pre.middleRows(2 * n, n).array().colwise() * (1 - q.g.square());
+  const Eigen::ArrayXXd dout = pre.bottomRows(n).array().colwise() * (q.o * (1 - q.o));
+  const Eigen::ArrayXXd dc = dC.array().colwise() * q.f + df.colwise() * q.c + di.colwise() * q.g + dg.colwise() * q.i;
+  out.bottomRows(n) = dc.matrix();
+  out.topRows(n) = (dc.colwise() * (q.o * (1 - q.tc.square())) + dout.colwise() * q.tc).matrix();
+}
+
+void LstmCell::vjp(const CellTrace& t, const ConstMatRef& G, MatRef gU, MatRef gS) const {
+  const int n = n_;
+  const LstmPoint q = point(t, n);
+  const Eigen::ArrayXXd Gh = G.topRows(n).array();
+  const Eigen::ArrayXXd gc = G.bottomRows(n).array() + Gh.colwise() * (q.o * (1 - q.tc.square()));
+  MatrixXd C(4 * n, G.cols());
+  C.topRows(n) = (gc.colwise() * (q.g * q.i * (1 - q.i))).matrix();
+  C.middleRows(n, n) = (gc.colwise() * (q.c * q.f * (1 - q.f))).matrix();
+  C.middleRows(2 * n, n) = (gc.colwise() * (q.i * (1 - q.g.square()))).matrix();
+  C.bottomRows(n) = (Gh.colwise() * (q.tc * q.o * (1 - q.o))).matrix();
+  gU.noalias() = p_->w_ih.transpose() * C;
+  gS.topRows(n).noalias() = p_->w_hh.transpose() * C;
+  gS.bottomRows(n) = (gc.colwise() * q.f).matrix();
+}
+
+void LstmCell::gate_jacobian(const CellTrace& t, const MatrixXd& W, MatRef dh, MatRef dc) const {
+  const int n = n_;
+  const LstmPoint q = point(t, n);
+  dc.noalias() = (q.g * q.i * (1 - q.i)).matrix().asDiagonal() * W.topRows(n);
+  dc.noalias() += (q.c * q.f * (1 - q.f)).matrix().asDiagonal() * W.middleRows(n, n);
+  dc.noalias() += (q.i * (1 - q.g.square())).matrix().asDiagonal() * W.middleRows(2 * n, n);
+  dh.noalias() = (q.o * (1 - q.tc.square())).matrix().asDiagonal() * dc;
+  dh.noalias() += (q.tc * q.o * (1 - q.o)).matrix().asDiagonal() * W.bottomRows(n);
+}
+
+void LstmCell::jacobian_state(const CellTrace& t, MatRef A) const {
+  const int n = n_;
+  const LstmPoint q = point(t, n);
+  gate_jacobian(t, p_->w_hh, A.topLeftCorner(n, n), A.bottomLeftCorner(n, n));
+  A.topRightCorner(n, n).setZero();
+  A.topRightCorner(n, n).diagonal() = (q.o * (1 - q.tc.square()) * q.f).matrix();
+  A.bottomRightCorner(n, n).setZero();
+  A.bottomRightCorner(n, n).diagonal() = q.f.matrix();
+}
+
+void LstmCell::jacobian_input(const CellTrace& t, MatRef B) const {
+  const int n = n_;
+  gate_jacobian(t, p_->w_ih, B.topRows(n), B.bottomRows(n));
+}
+
+}  // namespace stackdyn
