@@ -34,7 +34,7 @@ InputSpec default_input(int d) {
   return in;
 }
 
-SimulationConfig view_config(const DemoOptions& o, const Model& m, Mode mode) {
+SimulationConfig view_config(const DemoOptions& o, const Model& m, TimeView mode) {
   SimulationConfig c;
   c.mode = mode;
   c.batch = o.batch;
@@ -67,9 +67,9 @@ int run_demo(const DemoOptions& o, Context& ctx) {
   }
   // The two views of one system.
   h5::Group dg = f.create_group("discrete");
-  const SimulationResult rd = simulate(model, view_config(o, model, Mode::Discrete), dg);
+  const SimulationResult rd = simulate(model, view_config(o, model, TimeView::Discrete), dg);
   h5::Group cg = f.create_group("continuous");
-  const SimulationResult rc = simulate(model, view_config(o, model, Mode::Continuous), cg);
+  const SimulationResult rc = simulate(model, view_config(o, model, TimeView::Continuous), cg);
 
   // Where the dynamics rest without input: fixed points and their linearisation.
   FixedPointSearch search;

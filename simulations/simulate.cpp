@@ -82,7 +82,7 @@ int run_simulate(const SimulateOptions& o, Context& ctx) {
   }
   out.commit();
   ctx.out << o.output << ": " << sc.batch << " trajectories, " << r.outputs << " samples, "
-          << (sc.mode == Mode::Continuous ? std::string(method_name(sc.integrator.method)) : std::string("discrete map"))
+          << (sc.mode == TimeView::Continuous ? std::string(method_name(sc.integrator.method)) : std::string("discrete map"))
           << ", " << r.stats.steps << " steps (" << r.stats.rejected_steps << " rejected), " << r.stats.rhs_evaluations
           << " right-hand sides, " << r.stats.jacobian_evaluations << " Jacobians\n";
   return 0;

@@ -126,7 +126,7 @@ TEST_CASE("forward Euler with dt = tau is the discrete map for one layer", "[sim
   for (int i = 0; i < 2 * steps * 3; ++i) samples->data.push_back(rng.uniform(-1, 1));
 
   SimulationConfig d;
-  d.mode = Mode::Discrete;
+  d.mode = TimeView::Discrete;
   d.steps = steps;
   d.batch = 2;
   d.input.samples = samples;
@@ -150,7 +150,7 @@ TEST_CASE("forward Euler with dt = tau is the discrete map for one layer", "[sim
 TEST_CASE("for a stack, Euler with dt = tau differs from the map except at a fixed point", "[simulate]") {
   const Model m = test::random_model(2, {{CellType::RnnTanh, 4}, {CellType::RnnTanh, 3}}, 2, 0.5);
   SimulationConfig d;
-  d.mode = Mode::Discrete;
+  d.mode = TimeView::Discrete;
   d.steps = 400;
   d.s0_scale = 0.3;
   d.input.constant = vec({0.2, -0.1});

@@ -26,7 +26,5 @@ Eigen::MatrixXd to_columns(const h5::Array& a);
 /// Inverse of to_columns: (k, time*batch) -> (batch, time, k) C order.
 std::vector<double> from_columns(const Eigen::MatrixXd& m, std::size_t batch, std::size_t time);
 
-/// Writes /state_slices (L, 2) and the per-layer slice attributes used by every result file.
-void write_state_layout(h5::Group& root, const Model& m);
 
 }  // namespace stackdyn::cli

@@ -1,6 +1,7 @@
 // Eigen-analysis of the Jacobian of the dynamics (see eigen_analysis.hpp).
 #include <stackdyn/analysis/eigen_analysis.hpp>
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/core/lapack.hpp>
 
 #include <Spectra/GenEigsSolver.h>
 
@@ -9,20 +10,6 @@
 #include <limits>
 #include <numbers>
 #include <numeric>
-
-// LAPACK (Debian's liblapack3 interface, OpenBLAS's implementation): the general real
-// eigenproblem. Fortran calling convention: everything by pointer, column-major, the two
-// hidden lengths of the character arguments last (gfortran passes them as size_t).
-extern "C" void dgeev_(const char* jobvl, const char* jobvr, const int* n, double* a, const int* lda, double* wr,
-                       double* wi, double* vl, const int* ldvl, double* vr, const int* ldvr, double* work,
-                       const int* lwork, int* info, std::size_t jobvl_len, std::size_t jobvr_len);
-// LU solve of a complex system (OpenBLAS's is blocked and threaded: several times Eigen's).
-extern "C" void zgesv_(const int* n, const int* nrhs, std::complex<double>* a, const int* lda, int* ipiv,
-                       std::complex<double>* b, const int* ldb, int* info);
-// Matrix-vector product (OpenBLAS's runs on every core: 1.5 to 2x Eigen's at 2000 x 2000).
-extern "C" void dgemv_(const char* trans, const int* m, const int* n, const double* alpha, const double* a,
-                       const int* lda, const double* x, const int* incx, const double* beta, double* y,
-                       const int* incy, std::size_t trans_len);
 
 namespace stackdyn {
 
@@ -102,59 +89,6 @@ void JacobianOp::perform_op(const double* x_in, double* y_out) const {
   y = out;
 }
 
-DenseEigen dense_eigen(const Eigen::Ref<const MatrixXd>& A, bool vectors) {
-  if (A.rows() != A.cols()) throw InputError("dense_eigen: the matrix must be square");
-  if (A.rows() > std::numeric_limits<int>::max() / std::max<Eigen::Index>(A.rows(), 1))
-    throw InputError("dense_eigen: the matrix is too large for LAPACK's 32-bit indices");
-  const int n = static_cast<int>(A.rows());
-  DenseEigen out;
-  if (n == 0) return out;
-  MatrixXd a = A;  // dgeev overwrites its input
-  VectorXd wr(n), wi(n);
-  MatrixXd vl(vectors ? n : 1, vectors ? n : 1), vr(vectors ? n : 1, vectors ? n : 1);
-  const char job = vectors ? 'V' : 'N';
-  const int ldv = static_cast<int>(vl.rows());
-  int info = 0, lwork = -1;
-  double query = 0;
-  dgeev_(&job, &job, &n, a.data(), &n, wr.data(), wi.data(), vl.data(), &ldv, vr.data(), &ldv, &query, &lwork, &info,
-         1, 1);
-  if (info != 0) throw RunError("LAPACK dgeev: workspace query failed (info " + std::to_string(info) + ")");
-  lwork = std::max(static_cast<int>(query), vectors ? 4 * n : 3 * n);
-  std::vector<double> work(static_cast<std::size_t>(lwork));
-  dgeev_(&job, &job, &n, a.data(), &n, wr.data(), wi.data(), vl.data(), &ldv, vr.data(), &ldv, work.data(), &lwork,
-         &info, 1, 1);
-  if (info > 0) throw RunError("the dense eigen-solve did not converge (LAPACK dgeev: QR failed, info " +
-                               std::to_string(info) + ")");
-  if (info < 0) throw RunError("LAPACK dgeev: bad argument " + std::to_string(-info));
-  out.values.resize(n);
-  for (int j = 0; j < n; ++j) out.values[j] = {wr[j], wi[j]};
-  if (!vectors) return out;
-  // dgeev stores a complex pair (wi[j] > 0, then its conjugate) as two real columns:
-  // v_j = vr_j + i vr_{j+1}, v_{j+1} = conj(v_j); the same for the left vectors u, which
-  // satisfy u^H A = lambda u^H, so that w = conj(u) has w^T A = lambda w^T.
-  out.right.resize(n, n);
-  out.left.resize(n, n);
-  for (int j = 0; j < n; ++j) {
-    if (wi[j] == 0) {
-      out.right.col(j) = vr.col(j).cast<std::complex<double>>();
-      out.left.col(j) = vl.col(j).cast<std::complex<double>>();
-    } else if (wi[j] > 0 && j + 1 < n) {
-      const std::complex<double> i1(0, 1);
-      out.right.col(j) = vr.col(j).cast<std::complex<double>>() + i1 * vr.col(j + 1).cast<std::complex<double>>();
-      out.right.col(j + 1) = out.right.col(j).conjugate();
-      out.left.col(j) = vl.col(j).cast<std::complex<double>>() - i1 * vl.col(j + 1).cast<std::complex<double>>();
-      out.left.col(j + 1) = out.left.col(j).conjugate();
-      ++j;
-    }
-  }
-  for (int j = 0; j < n; ++j) {
-    out.right.col(j).normalize();  // dgeev's are unit already; exact to rounding
-    const std::complex<double> c = out.left.col(j).transpose() * out.right.col(j);
-    out.left.col(j) /= c;  // w^T v = 1 (c ~ 0 only for a defective eigenvalue)
-  }
-  return out;
-}
-
 namespace {
 
 void finish(Spectrum& sp, TimeView view) {
@@ -169,14 +103,14 @@ VectorXcd sorted(const VectorXcd& v, EigenOrder which) {
   return out;
 }
 
-void block_spectra(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, EigenOrder which,
+void block_eigenvalues(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, EigenOrder which,
                    Spectrum& sp) {
   sp.block_eigenvalues.clear();
   for (int l = 0; l < sys.stack().num_layers(); ++l)
     sp.block_eigenvalues.push_back(sorted(dense_eigen(sys.dynamics_block(lin, l), false).values, which));
 }
 
-void full_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
+void solve_dense(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
                 Spectrum& sp) {
   const MatrixXd J = sys.dynamics_jacobian(lin);
   const int nv = std::min<int>(o.n_vectors, static_cast<int>(J.rows()));
@@ -217,19 +151,12 @@ VectorXcd shifted_solve(const MatrixXd& A, const VectorXcd& mu, std::complex<dou
   if (transpose) M.transposeInPlace();
   const double gap = mu.size() ? (mu.array() - lambda).abs().minCoeff() : 1e300;
   if (gap > tol * std::max(1.0, std::abs(lambda))) {
-    const int n = static_cast<int>(M.rows()), one = 1;
     MatrixXcd LU = M;
     VectorXcd x = b;
-    std::vector<int> ipiv(static_cast<std::size_t>(n));
-    int info = 0;
-    zgesv_(&n, &one, LU.data(), &n, ipiv.data(), x.data(), &n, &info);
-    if (info < 0) throw RunError("LAPACK zgesv: bad argument " + std::to_string(-info));
-    if (info == 0) return x;  // info > 0: exactly singular after all, least squares below
+    if (lapack::lu_solve(LU, x)) return x;  // false: exactly singular after all, least squares below
   }
   singular = true;
-  Eigen::CompleteOrthogonalDecomposition<MatrixXcd> cod(M);
-  cod.setThreshold(std::max(tol, 1e3 * std::numeric_limits<double>::epsilon()));
-  return cod.solve(b);
+  return lapack::least_squares(std::move(M), b, std::max(tol, 1e3 * std::numeric_limits<double>::epsilon()));
 }
 
 // Each layer's diagonal block of J_dyn, formed when first needed.
@@ -348,7 +275,7 @@ void substitute_vectors(const FixedPointSystem& sys, const FixedPointSystem::Lin
 
 // The block method (docs/design.md 3): every eigenvalue from the diagonal blocks; the top
 // n_vectors modes' vectors by substitution through the layers (see eigen_analysis.hpp).
-void block_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
+void solve_by_blocks(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
                  Spectrum& sp) {
   const auto layer_of = merge_blocks(sp.block_eigenvalues, o.which, -1, sp);
   Blocks block(sys, lin);
@@ -391,9 +318,7 @@ class DenseProduct {
   Eigen::Index rows() const { return A_->rows(); }
   Eigen::Index cols() const { return A_->cols(); }
   void perform_op(const double* x_in, double* y_out) const {
-    const int n = static_cast<int>(A_->rows()), one = 1;
-    const double alpha = 1, beta = 0;
-    dgemv_(transpose_ ? "T" : "N", &n, &n, &alpha, A_->data(), &n, x_in, &one, &beta, y_out, &one, 1);
+    lapack::gemv(*A_, transpose_, x_in, y_out);
   }
 
  private:
@@ -409,7 +334,7 @@ class DenseProduct {
 // W_ih), dgeev for a block too small for Arnoldi; the vectors of the top modes by the
 // block method's substitution, with the hosting block's own right vectors from its Arnoldi
 // run and its left ones from an Arnoldi run on A_ll^T.
-void spectra_block_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin,
+void solve_top_k_per_block(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin,
                          const EigenOptions& o, Spectrum& sp) {
   const int L = sys.stack().num_layers();
   const int k = std::max(o.top_k, 1);
@@ -486,7 +411,7 @@ void spectra_block_solve(const FixedPointSystem& sys, const FixedPointSystem::Li
 
 // Spectra through the whole stack's Jacobian-vector product (EigenOptions::spectra_per_block
 // false): the earlier path, kept for comparison.
-void spectra_solve(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
+void solve_top_k_matrix_free(const FixedPointSystem& sys, const FixedPointSystem::Linearization& lin, const EigenOptions& o,
                    Spectrum& sp) {
   const int N = sys.dim();
   const int k = std::clamp(o.top_k, 1, N - 2);
@@ -534,15 +459,15 @@ Spectrum analyse_spectrum(const FixedPointSystem& sys, const Eigen::Ref<const Ve
   if (m == EigenMethod::Spectra && sys.dim() < o.top_k + 3) m = EigenMethod::Full;  // too small for Arnoldi
   sp.method = m;
   if (m == EigenMethod::Full || m == EigenMethod::Block || (o.block_spectra && sys.dim() <= o.full_limit))
-    block_spectra(sys, lin, o.which, sp);
+    block_eigenvalues(sys, lin, o.which, sp);
   switch (m) {
-    case EigenMethod::Full: full_solve(sys, lin, o, sp); break;
-    case EigenMethod::Block: block_solve(sys, lin, o, sp); break;
+    case EigenMethod::Full: solve_dense(sys, lin, o, sp); break;
+    case EigenMethod::Block: solve_by_blocks(sys, lin, o, sp); break;
     case EigenMethod::Spectra:
       if (o.spectra_per_block)
-        spectra_block_solve(sys, lin, o, sp);
+        solve_top_k_per_block(sys, lin, o, sp);
       else
-        spectra_solve(sys, lin, o, sp);
+        solve_top_k_matrix_free(sys, lin, o, sp);
       break;
     case EigenMethod::Auto: break;
   }

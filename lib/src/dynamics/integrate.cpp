@@ -215,7 +215,6 @@ Method parse_method(std::string_view name, std::string_view where) {
                    "'; expected one of: euler, rk4, dopri5, rosenbrock4, bulirsch_stoer, rosenbrock4_odeint");
 }
 
-bool is_adaptive(Method m) { return m != Method::Euler && m != Method::Rk4; }
 
 OutputClock::OutputClock(double t_end, double dt_out) : t_end_(t_end), dt_out_(dt_out) {
   const auto grid = static_cast<long long>(std::floor(t_end / dt_out * (1 + 1e-12)));

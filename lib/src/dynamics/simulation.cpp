@@ -2,6 +2,7 @@
 #include <stackdyn/dynamics/continuous_system.hpp>
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/core/random.hpp>
+#include <stackdyn/model/model_io.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
 #include <stackdyn/model/stack.hpp>
 #include <stackdyn/dynamics/trajectory_writer.hpp>
@@ -78,10 +79,8 @@ SimulationConfig simulation_config(const Config& cfg, const Model& model) {
   cfg.check_keys(simulation_config_keys());
   SimulationConfig c;
   const std::string mode = cfg.get_string("mode", "continuous");
-  if (mode == "continuous")
-    c.mode = Mode::Continuous;
-  else if (mode == "discrete")
-    c.mode = Mode::Discrete;
+  if (const auto view = parse_time_view(mode))
+    c.mode = *view;
   else
     throw cfg.error("mode", "unknown mode '" + mode + "'; expected continuous or discrete");
   c.tau = cfg.get_double_list("tau", {1.0}, Range::positive());
@@ -95,7 +94,7 @@ SimulationConfig simulation_config(const Config& cfg, const Model& model) {
   I.dt = cfg.get_double("dt", 0.01, Range::positive());
   I.t_end = cfg.get_double("t_end", 100.0, Range::positive());
   c.steps = cfg.get_int("steps", 100, Range::positive());
-  if (c.mode == Mode::Continuous) {
+  if (c.mode == TimeView::Continuous) {
     I.dt_out = cfg.get_double("dt_out", 1.0, Range::positive());
   } else {
     const double every = cfg.get_double("dt_out", 1.0, Range::at_least(1.0));
@@ -141,11 +140,11 @@ SimulationConfig simulation_config(const Config& cfg, const Model& model) {
   }
   // Every check that needs the model: builds the signal once (tau, channels, widths).
   const InputSignal probe(c.input, model.input_size, c.batch, cfg.name());
-  if (c.mode == Mode::Continuous && I.t_end > probe.horizon() * (1 + 1e-12))
+  if (c.mode == TimeView::Continuous && I.t_end > probe.horizon() * (1 + 1e-12))
     throw cfg.error("t_end", fmt(I.t_end) + " goes beyond the input file's " +
                                  std::to_string(c.input.samples->steps) + " samples of dt " +
                                  fmt(c.input.samples->dt) + " (t <= " + fmt(probe.horizon()) + ")");
-  if (c.mode == Mode::Discrete && c.steps > probe.step_horizon())
+  if (c.mode == TimeView::Discrete && c.steps > probe.step_horizon())
     throw cfg.error("steps", std::to_string(c.steps) + " steps, but the input file has " +
                                  std::to_string(probe.step_horizon()) + " samples");
   return c;
@@ -168,20 +167,11 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
   }
 
   // Self-description of the group.
-  const bool continuous = c.mode == Mode::Continuous;
+  const bool continuous = c.mode == TimeView::Continuous;
   out.set_attr("mode", continuous ? "continuous" : "discrete");
   out.set_attr("units", continuous ? "time (the unit of tau)" : "steps");
   out.set_attr("status", "running");
-  if (!out.has("state_slices")) {
-    const auto slices = model.state_slices();
-    std::vector<long long> table;
-    for (const auto& s : slices) {
-      table.push_back(s.offset);
-      table.push_back(s.size);
-    }
-    out.write_int("state_slices", {slices.size(), 2}, table.data());
-    out.set_dim_labels("state_slices", {"layer", "offset_size"});
-  }
+  if (!out.has("state_slices")) write_state_layout(out, model);
   {
     out.write("s0", {static_cast<std::size_t>(B), static_cast<std::size_t>(N)}, S0.data());
     out.set_dim_labels("s0", {"batch", "state"});

@@ -15,8 +15,6 @@ extern "C" __m256d _ZGVdN4v_tanh(__m256d);
 
 namespace stackdyn {
 
-bool vector_tanh_available() { return STACKDYN_VECTOR_TANH != 0; }
-
 void tanh_into(const ConstMatRef& in, MatRef out) {
   const Eigen::Index rows = in.rows();
   for (Eigen::Index c = 0; c < in.cols(); ++c) {

@@ -3,9 +3,10 @@
 #include <stackdyn/model/init.hpp>
 
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/core/lapack.hpp>
 #include <stackdyn/core/random.hpp>
 
-#include <Eigen/Eigenvalues>
+#include <Eigen/QR>
 
 #include <cmath>
 #include <optional>
@@ -79,11 +80,7 @@ Eigen::MatrixXd orthogonal(Eigen::Index n, Rng& rng) {
 void set_spectral_radius(Eigen::MatrixXd& w_hh, int n, double rho, const std::string& where) {
   for (Eigen::Index g = 0; g < w_hh.rows() / n; ++g) {
     auto block = w_hh.middleRows(g * n, n);
-    const Eigen::EigenSolver<Eigen::MatrixXd> es(block, /*computeEigenvectors=*/false);
-    if (es.info() != Eigen::Success)
-      throw RunError(where + ": the eigenvalue solver did not converge on gate block " + std::to_string(g) +
-                     " of weight_hh");
-    const double current = es.eigenvalues().cwiseAbs().maxCoeff();
+    const double current = spectral_radius(block);  // LAPACK dgeev; RunError if it fails
     if (!(current > 0) || !std::isfinite(current))
       throw RunError(where + ": gate block " + std::to_string(g) + " of weight_hh has spectral radius " +
                      std::to_string(current) + "; cannot rescale it to " + std::to_string(rho));
@@ -221,7 +218,7 @@ Model model_from_config(const Config& cfg, long long* seed_out) {
     spec.fwd = draw_cell(spec, how[i], in, rng, where);
     if (model.bidirectional) spec.bwd = draw_cell(spec, how[i], in, rng, where);
     const int below = model.stream_width(l - 1);
-    const int width = model.hidden_width(l);
+    const int width = model.stream_width(l);
     if (spec.residual && below != width)
       fill_uniform(spec.residual_proj, width, below, 1.0 / std::sqrt(static_cast<double>(below)), rng);
   }

@@ -71,14 +71,10 @@ int Model::stream_width(int l) const {
   return l == 0 ? input_size : layers[static_cast<std::size_t>(l - 1)].hidden_size * num_directions();
 }
 
-// y^(l) and h^(l) have the same width (a residual projection maps y^(l-1) onto h^(l));
-// the two names keep the two roles apart at the call sites.
-int Model::hidden_width(int l) const { return stream_width(l); }
-
 int Model::layer_input_size(int l) const {
   if (l < 1 || l > num_layers()) throw std::out_of_range("layer_input_size: no layer " + std::to_string(l));
   const bool skip = layers[static_cast<std::size_t>(l - 1)].skip && l >= 2;
-  return stream_width(l - 1) + (skip ? hidden_width(l - 2) : 0);
+  return stream_width(l - 1) + (skip ? stream_width(l - 2) : 0);
 }
 
 int Model::state_dim() const {
@@ -235,7 +231,7 @@ void Model::validate(std::string_view where_view) const {
     }
 
     const int below = stream_width(l - 1);
-    const int width = hidden_width(l);
+    const int width = stream_width(l);
     if (layer.residual && width != below)
       check.matrix(layer.residual_proj, "residual_proj", layer.hidden_size, below);
     else

@@ -207,4 +207,23 @@ void write_model(const Model& m, const std::string& path, const Provenance& p) {
   out.commit();
 }
 
+void write_state_layout(h5::Group& root, const Model& m) {
+  const auto slices = m.state_slices();
+  std::vector<long long> table;
+  for (const auto& s : slices) {
+    table.push_back(s.offset);
+    table.push_back(s.size);
+  }
+  root.write_int("state_slices", {slices.size(), 2}, table.data());
+  root.set_dim_labels("state_slices", {"layer", "offset_size"});
+  root.set_attr("state_dim", static_cast<long long>(m.state_dim()));
+  std::string layout;
+  for (std::size_t l = 0; l < slices.size(); ++l) {
+    layout += (l ? "; " : "") + std::string("layer ") + std::to_string(l) + " " +
+              std::string(cell_name(m.layers[l].cell)) + " [" + std::to_string(slices[l].offset) + ", " +
+              std::to_string(slices[l].offset + slices[l].size) + ")" + (slices[l].has_cell_state ? " = [h; c]" : " = h");
+  }
+  root.set_attr("state_layout", layout);
+}
+
 }  // namespace stackdyn

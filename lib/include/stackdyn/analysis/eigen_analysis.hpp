@@ -42,6 +42,7 @@
 // eigenvalue is always exact (it is that layer's mode).
 #pragma once
 #include <stackdyn/analysis/fixed_points.hpp>
+#include <stackdyn/core/lapack.hpp>
 
 #include <string_view>
 #include <vector>
@@ -97,18 +98,6 @@ struct Spectrum {
   /// Spectra only: converged eigenvalues out of the k requested.
   int converged = 0;
 };
-
-/// A dense real matrix's eigen-decomposition by LAPACK's dgeev (through OpenBLAS: several
-/// times faster than Eigen::EigenSolver at a few thousand rows). `values` in LAPACK's order
-/// (a complex pair: the positive imaginary part first); with `vectors`, the columns of
-/// `right` (A v = lambda v, |v|_2 = 1) and of `left` (w^T A = lambda w^T, w^T v = 1; dgeev's
-/// left vectors u satisfy u^H A = lambda u^H, so w = conj(u) / (u^H v)). RunError when the
-/// QR algorithm fails.
-struct DenseEigen {
-  Eigen::VectorXcd values;
-  Eigen::MatrixXcd right, left;
-};
-DenseEigen dense_eigen(const Eigen::Ref<const MatrixXd>& A, bool vectors);
 
 /// The analysis of J_dyn at state s (any state, not only a fixed point).
 Spectrum analyse_spectrum(const FixedPointSystem& sys, const Eigen::Ref<const VectorXd>& s, const EigenOptions& o);

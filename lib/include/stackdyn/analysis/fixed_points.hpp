@@ -16,6 +16,7 @@
 // of q), diverged (a non-finite value or |s|_inf > divergence_bound), cap reached.
 #pragma once
 #include <stackdyn/model/model.hpp>
+#include <stackdyn/model/time_view.hpp>
 #include <stackdyn/model/stack.hpp>
 
 #include <cstdint>
@@ -26,8 +27,6 @@
 
 namespace stackdyn {
 
-enum class TimeView { Discrete, Continuous };
-std::string_view time_view_name(TimeView v);  ///< "discrete", "continuous"
 
 /// The residual r(s) of one constant input and its derivatives. Const and thread-safe: each
 /// call makes its own workspace.

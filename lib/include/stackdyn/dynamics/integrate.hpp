@@ -30,7 +30,6 @@ enum class Method { Euler, Rk4, Dopri5, Rosenbrock4, BulirschStoer, Rosenbrock4O
 std::string_view method_name(Method m);
 /// InputError naming `where` and the accepted names.
 Method parse_method(std::string_view name, std::string_view where);
-bool is_adaptive(Method m);
 
 struct IntegratorOptions {
   Method method = Method::Dopri5;

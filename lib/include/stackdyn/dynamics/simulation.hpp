@@ -15,6 +15,7 @@
 #include <stackdyn/dynamics/inputs.hpp>
 #include <stackdyn/dynamics/integrate.hpp>
 #include <stackdyn/model/model.hpp>
+#include <stackdyn/model/time_view.hpp>
 
 #include <functional>
 #include <string>
@@ -22,10 +23,9 @@
 
 namespace stackdyn {
 
-enum class Mode { Discrete, Continuous };
 
 struct SimulationConfig {
-  Mode mode = Mode::Continuous;
+  TimeView mode = TimeView::Continuous;
   std::vector<double> tau{1.0};  ///< one value or one per layer
   IntegratorOptions integrator;  ///< method, rtol, atol, dt, t_end, dt_out (continuous)
   long long steps = 100;         ///< discrete: number of steps

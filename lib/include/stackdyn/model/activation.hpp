@@ -15,7 +15,5 @@ namespace stackdyn {
 void tanh_into(const ConstMatRef& in, MatRef out);
 /// In place.
 inline void tanh_inplace(MatRef x) { tanh_into(x, x); }
-/// True when tanh_into uses libmvec (recorded in result files' provenance).
-bool vector_tanh_available();
 
 }  // namespace stackdyn

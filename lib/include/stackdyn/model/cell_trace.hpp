@@ -28,6 +28,4 @@ inline MatrixXd weight_tangent(const ConstMatRef& h, const ConstMatRef& u, const
   return z;
 }
 
-inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-
 }  // namespace stackdyn

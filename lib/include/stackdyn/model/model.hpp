@@ -73,10 +73,9 @@ struct Model {
 
   int num_layers() const { return static_cast<int>(layers.size()); }
   int num_directions() const { return bidirectional ? 2 : 1; }
-  /// Width of the stream y^(l) passed up from layer l (l = 0 is the input x).
+  /// Width of the stream y^(l) passed up from layer l (l = 0 is the input x), which is also
+  /// the width of h^(l) times num_directions (a residual projection maps y^(l-1) onto h^(l)).
   int stream_width(int l) const;
-  /// Width of h^(l) (l = 0 is the input x), times num_directions.
-  int hidden_width(int l) const;
   /// Width of the input u^(l) that layer l (1-based) reads.
   int layer_input_size(int l) const;
   int state_dim() const;

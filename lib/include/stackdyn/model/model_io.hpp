@@ -24,4 +24,8 @@ void write_model(const Model& m, const std::string& path, const Provenance& p);
 /// Writes a model into an open group, e.g. to embed it into a result file.
 void write_model(const Model& m, h5::Group& g, const Provenance& p);
 
+/// The state's layout in a result group: dataset `state_slices` (L, 2) of [offset, size]
+/// rows, and attributes `state_dim` and `state_layout` (readable, one entry per layer).
+void write_state_layout(h5::Group& group, const Model& m);
+
 }  // namespace stackdyn
