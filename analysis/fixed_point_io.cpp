@@ -4,6 +4,7 @@
 #include "command_util.hpp"
 
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/model/model_io.hpp>
 
 #include <charconv>
 #include <cmath>

@@ -128,7 +128,9 @@ std::string join(const std::vector<Segment>& segs, std::size_t count) {
   std::string out;
   for (std::size_t i = 0; i < count && i < segs.size(); ++i) {
     if (segs[i].is_index()) {
-      out += "[" + std::to_string(segs[i].index) + "]";
+      out += '[';  // appended piecewise: GCC 12 warns falsely on "[" + to_string(...)
+      out += std::to_string(segs[i].index);
+      out += ']';
     } else {
       if (!out.empty()) out += ".";
       out += segs[i].name;
