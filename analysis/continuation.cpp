@@ -3,67 +3,76 @@
 // moves along x(p) = x0 + p d, or as one weight matrix is scaled, W -> p W: the points at
 // p = p-start are found as by `stackdyn fixed-points`, then each is followed both ways by
 // pseudo-arclength continuation through folds, recording where stability changes.
-#include "cli.hpp"
+#include "command.hpp"
 #include "command_util.hpp"
-#include "fixed_point_io.hpp"
 
 #include <stackdyn/analysis/continuation.hpp>
+#include <stackdyn/analysis/fixed_point_file.hpp>
+#include <stackdyn/analysis/fixed_point_options.hpp>
 #include <stackdyn/core/error.hpp>
-#include <stackdyn/model/model_io.hpp>
 #include <stackdyn/core/parallel.hpp>
+#include <stackdyn/model/model_io.hpp>
 
-#include <optional>
 #include <ostream>
 
 namespace stackdyn::cli {
 namespace {
 
-struct ContinuationCmd {
-  std::string model, output;
-  std::optional<std::string> input_constant, direction, scale, mode, tau, n_init, seed, threads;
-  double p_min = -1, p_max = 1, ds = 0.02, ds_max = 0.1;
-  std::optional<double> p_start;
-  int max_steps = 5000;
-};
+OptionTable options() {
+  using K = ValueKind;
+  OptionTable t = select_options(fixed_point_options(),
+                                 {"mode", "tau", "input.constant", "n_init", "seed", "q_tol", "max_iters", "method",
+                                  "noise", "unique_tol", "outlier_scale", "step_tol", "threads"});
+  const OptionTable own = {
+      {"--direction", "direction", K::Numbers, "", "Direction d of the input: x(p) = x0 + p d", ""},
+      {"--scale", "scale", K::Text, "",
+       "Scale a weight matrix instead: layers/<l>/weight_hh or layers/<l>/weight_ih -> p times it", ""},
+      {"--p-min", "p_min", K::Number, "-1.0", "Lower end of p", ""},
+      {"--p-max", "p_max", K::Number, "1.0", "Upper end of p", ""},
+      {"--p-start", "p_start", K::Number, "", "Where the fixed points are searched first (default p-min)", ""},
+      {"--ds", "ds", K::Number, "0.02", "Initial arclength step", ""},
+      {"--ds-max", "ds_max", K::Number, "0.1", "Largest arclength step", ""},
+      {"--max-steps", "max_steps", K::Integer, "5000", "Step cap per branch", ""},
+  };
+  t.insert(t.end(), own.begin(), own.end());
+  return t;
+}
 
-int run_continuation(const ContinuationCmd& o, Context& ctx) {
-  const Model model = read_model(o.model);
-  require_causal(model, o.model);
-  if (!o.direction == !o.scale)
-    throw InputError(o.direction ? "--direction and --scale: give one parameter, not both"
-                                 : "--direction or --scale: required, the input's direction d (x(p) = x0 + p d) or "
-                                   "the weight matrix scaled by p (layers/<l>/weight_hh)");
-  Config cfg = Config::from_string("", "continuation options");
-  set_list(cfg, "input_constant", o.input_constant, "--input-constant");
-  set_list(cfg, "tau", o.tau, "--tau");
-  for (const auto& [key, value] :
-       {std::pair{"mode", &o.mode}, {"n_init", &o.n_init}, {"seed", &o.seed}, {"threads", &o.threads}})
-    set_value(cfg, key, *value);
+int run_continuation(Invocation& inv) {
+  Context& ctx = inv.ctx;
+  const Config& cfg = inv.config;
+  const Model model = inv.model();
+  require_causal(model, inv.arg("model"));
+  const bool has_direction = cfg.has("direction"), has_scale = cfg.has("scale");
+  if (has_direction == has_scale)
+    throw InputError(has_direction ? "--direction and --scale: give one parameter, not both"
+                                   : "--direction or --scale: required, the input's direction d (x(p) = x0 + p d) or "
+                                     "the weight matrix scaled by p (layers/<l>/weight_hh)");
   const FixedPointSearch s = search_from_config(cfg, model);
   const VectorXd x0 = input_from_config(cfg, model);
   ContinuationParameter par;
-  if (o.scale) {
-    par = parse_weight_scale(model, *o.scale, "--scale");
+  if (has_scale) {
+    par = parse_weight_scale(model, cfg.get_string("scale"), "--scale");
   } else {
-    const auto d = parse_list(*o.direction, "--direction");
+    const auto d = cfg.get_double_list("direction");
     if (d.size() != static_cast<std::size_t>(model.input_size))
-      throw InputError("--direction: expected " + std::to_string(model.input_size) +
-                       " values (the model's input_size), got " + std::to_string(d.size()));
+      throw cfg.error("direction", "expected " + std::to_string(model.input_size) +
+                                       " values (the model's input_size), got " + std::to_string(d.size()));
     par.direction = Eigen::Map<const VectorXd>(d.data(), static_cast<Eigen::Index>(d.size()));
   }
+  ContinuationOptions co;
+  co.p_min = cfg.get_double("p_min");
+  co.p_max = cfg.get_double("p_max");
+  co.ds = cfg.get_double("ds", Range::positive());
+  co.ds_max = cfg.get_double("ds_max", Range::positive());
+  co.max_steps = static_cast<int>(cfg.get_int("max_steps", Range::closed(1, 1e9)));
+  if (!(co.p_max > co.p_min)) throw InputError("--p-min must be below --p-max");
+  const double p0 = cfg.get_double("p_start", co.p_min);
+  if (p0 < co.p_min || p0 > co.p_max) throw InputError("--p-start must lie in [p-min, p-max]");
   const bool input_line = par.kind == ContinuationParameter::Kind::Input;
-  if (!(o.p_max > o.p_min)) throw InputError("--p-min must be below --p-max");
-  const double p0 = o.p_start.value_or(o.p_min);
-  if (p0 < o.p_min || p0 > o.p_max) throw InputError("--p-start must lie in [p-min, p-max]");
 
   const FixedPointReport start = input_line ? analyse_fixed_points(model, x0 + p0 * par.direction, s)
                                             : analyse_fixed_points(model_at(model, par, p0), x0, s);
-  ContinuationOptions co;
-  co.p_min = o.p_min;
-  co.p_max = o.p_max;
-  co.ds = o.ds;
-  co.ds_max = o.ds_max;
-  co.max_steps = o.max_steps;
   // each start point, both ways
   std::vector<Branch> branches(2 * start.points.size());
   parallel_for(branches.size(), s.finder.threads, [&](std::size_t i) {
@@ -72,9 +81,9 @@ int run_continuation(const ContinuationCmd& o, Context& ctx) {
     branches[i] = continue_branch(model, x0, par, s.view, s.tau, start.points[i / 2].state, p0, oi);
   });
 
-  h5::AtomicOutput out(o.output);
+  h5::AtomicOutput out(inv.output);
   h5::File& f = out.file();
-  write_provenance(f, make_provenance(ctx, o.model, cfg.to_toml(), static_cast<long long>(s.seed)));
+  write_provenance(f, make_provenance(ctx, inv.arg("model"), cfg.to_toml(), static_cast<long long>(s.seed)));
   write_view_description(f, model, x0, s.view, s.tau);
   if (input_line) {
     f.write("direction", par.direction);
@@ -127,7 +136,7 @@ int run_continuation(const ContinuationCmd& o, Context& ctx) {
   out.commit();
   std::size_t loops = 0;
   for (const auto& b : branches) loops += b.stop_reason == "closed loop";
-  ctx.out << o.output << ": " << branches.size() << " branches from " << start.points.size()
+  ctx.out << inv.output << ": " << branches.size() << " branches from " << start.points.size()
           << " fixed points at p = " << p0 << " (" << loops << " closed loops); " << n_events << " stability changes\n";
   int shown = 0;
   for (std::size_t i = 0; i < branches.size(); ++i)
@@ -138,30 +147,16 @@ int run_continuation(const ContinuationCmd& o, Context& ctx) {
   return 0;
 }
 
-const bool registered = register_command(
-    {"continuation",
-     "Follow fixed points as the constant input or a weight scale varies (pseudo-arclength, through folds)",
-     [](CLI::App& sub) -> Runner {
-       auto o = std::make_shared<ContinuationCmd>();
-       sub.add_option("model", o->model, "Model file (HDF5)")->required();
-       sub.add_option("-o,--output", o->output, "Result file (HDF5)")->required();
-       sub.add_option("--direction", o->direction, "Direction d of the input: x(p) = x0 + p d");
-       sub.add_option("--scale", o->scale,
-                      "Scale a weight matrix instead: layers/<l>/weight_hh or layers/<l>/weight_ih -> p times it");
-       sub.add_option("--input-constant", o->input_constant, "x0 (default zeros)");
-       sub.add_option("--p-min", o->p_min, "Lower end of p")->capture_default_str();
-       sub.add_option("--p-max", o->p_max, "Upper end of p")->capture_default_str();
-       sub.add_option("--p-start", o->p_start, "Where the fixed points are searched first (default p-min)");
-       sub.add_option("--ds", o->ds, "Initial arclength step")->check(CLI::PositiveNumber)->capture_default_str();
-       sub.add_option("--ds-max", o->ds_max, "Largest arclength step")->check(CLI::PositiveNumber)->capture_default_str();
-       sub.add_option("--max-steps", o->max_steps, "Step cap per branch")->check(CLI::PositiveNumber)->capture_default_str();
-       sub.add_option("--mode", o->mode, "discrete or continuous");
-       sub.add_option("--tau", o->tau, "Time constants (continuous view)");
-       sub.add_option("--n-init", o->n_init, "Starts of the initial search");
-       sub.add_option("--seed", o->seed, "Seed of the initial search");
-       sub.add_option("--threads", o->threads, "Threads (0 = every core)");
-       return [o](Context& ctx) { return run_continuation(*o, ctx); };
-     }});
+const bool registered = register_command({
+    .name = "continuation",
+    .summary = "Follow fixed points as the constant input or a weight scale varies (pseudo-arclength, through folds)",
+    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+                    {"config", "Options as TOML (the keys shown in {key ...}); flags override it",
+                     Positional::Kind::Config, false}},
+    .options = options(),
+    .set = true,
+    .run = run_continuation,
+});
 
 }  // namespace
 }  // namespace stackdyn::cli

@@ -1,5 +1,5 @@
 // `stackdyn info MODEL.h5`: architecture, parameters per layer, state slices.
-#include "cli.hpp"
+#include "command.hpp"
 
 #include <stackdyn/model/model_io.hpp>
 
@@ -9,9 +9,10 @@
 namespace stackdyn::cli {
 namespace {
 
-int run_info(const std::string& path, Context& ctx) {
-  const Model m = read_model(path);
-  auto& out = ctx.out;
+int run_info(Invocation& inv) {
+  const std::string& path = inv.arg("model");
+  const Model m = inv.model();
+  auto& out = inv.ctx.out;
   const auto counts = m.parameter_counts();
   const auto slices = m.state_slices();
   out << path << ": " << m.num_layers() << " layer" << (m.num_layers() > 1 ? "s" : "") << ", input size "
@@ -44,12 +45,13 @@ int run_info(const std::string& path, Context& ctx) {
   return 0;
 }
 
-const bool registered = register_command({"info", "Print a model's architecture, parameter counts and state slices",
-                                          [](CLI::App& sub) -> Runner {
-                                            auto path = std::make_shared<std::string>();
-                                            sub.add_option("model", *path, "Model file (HDF5)")->required();
-                                            return [path](Context& ctx) { return run_info(*path, ctx); };
-                                          }});
+const bool registered = register_command({
+    .name = "info",
+    .summary = "Print a model's architecture, parameter counts and state slices",
+    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model}},
+    .output = false,
+    .run = run_info,
+});
 
 }  // namespace
 }  // namespace stackdyn::cli

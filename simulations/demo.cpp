@@ -3,13 +3,13 @@
 // continuous-time ODE integrated with dopri5) under a default sinusoidal input, finds the
 // fixed points for zero input with their spectra, and writes everything to one
 // self-describing file, with a few lines for people on what it found.
-#include "../analysis/fixed_point_io.hpp"
-#include "cli.hpp"
+#include "command.hpp"
 #include "command_util.hpp"
 
 #include <stackdyn/core/config.hpp>
 #include <stackdyn/default_model.hpp>
 #include <stackdyn/analysis/fixed_point_analysis.hpp>
+#include <stackdyn/analysis/fixed_point_file.hpp>
 #include <stackdyn/model/init.hpp>
 #include <stackdyn/model/model_io.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
@@ -20,11 +20,11 @@ namespace stackdyn::cli {
 namespace {
 
 struct DemoOptions {
-  std::string output = "stackdyn_demo.h5";
-  long long steps = 400;
-  double t_end = 100.0;
-  int batch = 8;
-  long long seed = 1;
+  std::string output;
+  long long steps = 0;
+  double t_end = 0;
+  int batch = 0;
+  long long seed = 0;
 };
 
 // x_k(t) = 0.5 sin(2 pi t / (25 (k+1))) on every channel k, the same for every sample.
@@ -48,7 +48,14 @@ SimulationConfig view_config(const DemoOptions& o, const Model& m, TimeView mode
   return c;
 }
 
-int run_demo(const DemoOptions& o, Context& ctx) {
+int run_demo(Invocation& inv) {
+  Context& ctx = inv.ctx;
+  DemoOptions o;
+  o.output = inv.output;
+  o.steps = inv.config.get_int("steps", Range::positive());
+  o.t_end = inv.config.get_double("t_end", Range::positive());
+  o.batch = static_cast<int>(inv.config.get_int("batch", Range::closed(1, 1e6)));
+  o.seed = inv.config.get_int("seed", Range::non_negative());
   Config cfg = Config::from_string(default_model_toml, "default_model.toml");
   long long model_seed = 0;
   const Model model = model_from_config(cfg, &model_seed);
@@ -94,17 +101,16 @@ int run_demo(const DemoOptions& o, Context& ctx) {
   return 0;
 }
 
-const bool registered = register_command(
-    {"demo", "The main job: the embedded default 3-layer model in both views, and its fixed points",
-     [](CLI::App& sub) -> Runner {
-       auto o = std::make_shared<DemoOptions>();
-       sub.add_option("-o,--output", o->output, "Result file (HDF5)")->capture_default_str();
-       sub.add_option("--steps", o->steps, "Steps of the discrete map")->check(CLI::PositiveNumber)->capture_default_str();
-       sub.add_option("--t-end", o->t_end, "End time of the continuous view")->check(CLI::PositiveNumber)->capture_default_str();
-       sub.add_option("--batch", o->batch, "Number of trajectories")->check(CLI::PositiveNumber)->capture_default_str();
-       sub.add_option("--seed", o->seed, "Seed of the initial states and of the fixed-point starts")->capture_default_str();
-       return [o](Context& ctx) { return run_demo(*o, ctx); };
-     }});
+const bool registered = register_command({
+    .name = "demo",
+    .summary = "The main job: the embedded default 3-layer model in both views, and its fixed points",
+    .options = {{"--steps", "steps", ValueKind::Integer, "400", "Steps of the discrete map", ""},
+                {"--t-end", "t_end", ValueKind::Number, "100.0", "End time of the continuous view", ""},
+                {"--batch", "batch", ValueKind::Integer, "8", "Number of trajectories", ""},
+                {"--seed", "seed", ValueKind::Integer, "1", "Seed of the initial states and of the fixed-point starts", ""}},
+    .output_default = "stackdyn_demo.h5",
+    .run = run_demo,
+});
 
 }  // namespace
 }  // namespace stackdyn::cli

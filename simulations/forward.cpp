@@ -1,6 +1,5 @@
 // `stackdyn forward MODEL.h5 INPUT.h5 -o OUT.h5`: run a model over input sequences, with the
 // file contract of torch (outputs, h_n, c_n) plus the full state after each step.
-#include "cli.hpp"
 #include "command_util.hpp"
 
 #include <stackdyn/core/error.hpp>
@@ -11,10 +10,6 @@
 
 namespace stackdyn::cli {
 namespace {
-
-struct ForwardOptions {
-  std::string model, input, output;
-};
 
 // torch's layout (num_layers*num_directions, batch, hidden) needs one hidden size.
 int uniform_hidden(const Model& m) {
@@ -45,26 +40,27 @@ std::vector<Eigen::MatrixXd> read_initial(const h5::File& f, const std::string& 
   return out;
 }
 
-int run_forward(const ForwardOptions& o, Context& ctx) {
-  const Model model = read_model(o.model);
-  const h5::File in = h5::File::open(o.input);
+int run_forward(Invocation& inv) {
+  const std::string& input = inv.arg("input");
+  const Model model = inv.model();
+  const h5::File in = h5::File::open(input);
   const h5::Array inputs = read_checked(in, "inputs", {-1, -1, model.input_size}, {"batch", "time", "input_size"});
   const int B = static_cast<int>(inputs.shape[0]), T = static_cast<int>(inputs.shape[1]);
   if (B == 0 || T == 0)
-    throw InputError(o.input + ": dataset 'inputs' has shape " + h5::shape_string(inputs.shape) +
+    throw InputError(input + ": dataset 'inputs' has shape " + h5::shape_string(inputs.shape) +
                      ", expected at least one sample and one step");
   std::vector<Eigen::MatrixXd> h0 = read_initial(in, "h0", model, B);
   std::vector<Eigen::MatrixXd> c0;
   if (in.has("c0")) {
     if (!all_lstm(model))
-      throw InputError(o.input + ": dataset 'c0' is only for LSTM models; this model has no cell state in every layer");
+      throw InputError(input + ": dataset 'c0' is only for LSTM models; this model has no cell state in every layer");
     c0 = read_initial(in, "c0", model, B);
   }
   if (in.has("s0")) {
     if (model.bidirectional)
-      throw InputError(o.input + ": dataset 's0' (full state) is for unidirectional models; use h0/c0");
+      throw InputError(input + ": dataset 's0' (full state) is for unidirectional models; use h0/c0");
     if (!h0.empty() || !c0.empty())
-      throw InputError(o.input + ": give either 's0' or 'h0'/'c0', not both");
+      throw InputError(input + ": give either 's0' or 'h0'/'c0', not both");
     const h5::Array s0 = read_checked(in, "s0", {B, model.state_dim()}, {"batch", "state_dim"});
     const Eigen::Map<const Eigen::MatrixXd> S0(s0.data.data(), model.state_dim(), B);
     for (const auto& sl : model.state_slices()) {
@@ -76,10 +72,10 @@ int run_forward(const ForwardOptions& o, Context& ctx) {
 
   const SequenceOutput r = run_sequence(model, to_columns(inputs), B, T, h0, c0);
 
-  h5::AtomicOutput out(o.output);
+  h5::AtomicOutput out(inv.output);
   h5::File& f = out.file();
-  write_provenance(f, make_provenance(ctx, o.model));
-  f.set_attr("input_path", o.input);
+  write_provenance(f, make_provenance(inv.ctx, inv.arg("model")));
+  f.set_attr("input_path", input);
   f.set_attr("units", std::string("steps"));
   write_state_layout(f, model);
   const auto Bz = static_cast<std::size_t>(B), Tz = static_cast<std::size_t>(T);
@@ -102,25 +98,21 @@ int run_forward(const ForwardOptions& o, Context& ctx) {
   if (n > 0) write_final("h_n", r.h_n);
   if (n > 0 && all_lstm(model)) write_final("c_n", r.c_n);
   out.commit();
-  ctx.out << o.output << ": " << B << " sequences of " << T << " steps through " << model.num_layers()
+  inv.ctx.out << inv.output << ": " << B << " sequences of " << T << " steps through " << model.num_layers()
           << " layers\n";
   return 0;
 }
 
-const bool registered = register_command(
-    {"forward", "Run a model over input sequences (torch's outputs, h_n, c_n, and the full states)",
-     [](CLI::App& sub) -> Runner {
-       auto o = std::make_shared<ForwardOptions>();
-       sub.add_option("model", o->model, "Model file (HDF5)")->required();
-       sub.add_option("input", o->input, "Input file: 'inputs' (batch, time, input_size), optional h0, c0 or s0")
-           ->required();
-       sub.add_option("-o,--output", o->output, "Result file (HDF5)")->required();
-       sub.footer(
-           "OUT holds outputs (batch, time, num_directions*hidden), h_n and c_n as torch returns them (when the\n"
-           "layers share one hidden size; c_n for LSTM models), and for unidirectional models states\n"
-           "(batch, time, state_dim), the full state vector after each step.");
-       return [o](Context& ctx) { return run_forward(*o, ctx); };
-     }});
+const bool registered = register_command({
+    .name = "forward",
+    .summary = "Run a model over input sequences (torch's outputs, h_n, c_n, and the full states)",
+    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+                    {"input", "Input file: 'inputs' (batch, time, input_size), optional h0, c0 or s0", Positional::Kind::Input}},
+    .footer = "OUT holds outputs (batch, time, num_directions*hidden), h_n and c_n as torch returns them (when the\n"
+              "layers share one hidden size; c_n for LSTM models), and for unidirectional models states\n"
+              "(batch, time, state_dim), the full state vector after each step.",
+    .run = run_forward,
+});
 
 }  // namespace
 }  // namespace stackdyn::cli

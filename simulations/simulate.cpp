@@ -1,120 +1,71 @@
 // `stackdyn simulate MODEL.h5 [CONFIG.toml] -o OUT.h5`: trajectories of a model in the
 // discrete or the continuous-time view (docs/design.md 3), written as they are computed.
-#include "cli.hpp"
+#include "command.hpp"
 #include "command_util.hpp"
 
 #include <stackdyn/core/error.hpp>
-#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
+#include <stackdyn/model/model_io.hpp>
 
 #include <ostream>
 
 namespace stackdyn::cli {
 namespace {
 
-struct SimulateOptions {
-  std::string model, config, output;
-  std::string mode, tau, method, rtol, atol, dt, t_end, steps, dt_out, input_file, batch, seed;
-  std::vector<std::string> sets;
-};
+int run_simulate(Invocation& inv) {
+  Context& ctx = inv.ctx;
+  const Model model = inv.model();
+  const SimulationConfig sc = simulation_config(inv.config, model);
+  check_output_size(simulation_output_bytes(sc, model), inv.output, inv.force);
 
-// A progress bar on stderr, redrawn when the percentage changes.
-class ProgressBar {
- public:
-  ProgressBar(std::ostream& err, bool quiet) : err_(err), quiet_(quiet) {}
-  ~ProgressBar() {
-    if (!quiet_ && shown_ >= 0) err_ << "\n";
-  }
-  void operator()(double f) {
-    const int pct = static_cast<int>(100 * std::clamp(f, 0.0, 1.0));
-    if (quiet_ || pct == shown_) return;
-    shown_ = pct;
-    err_ << "\rsimulate [" << std::string(static_cast<std::size_t>(pct / 5), '#')
-         << std::string(static_cast<std::size_t>(20 - pct / 5), ' ') << "] " << pct << "%" << std::flush;
-  }
-
- private:
-  std::ostream& err_;
-  bool quiet_;
-  int shown_ = -1;
-};
-
-int run_simulate(const SimulateOptions& o, Context& ctx) {
-  const Model model = read_model(o.model);
-  Config cfg = o.config.empty() ? Config::from_string("", "command line") : Config::from_file(o.config);
-  auto set = [&](const char* key, const std::string& v) {
-    if (!v.empty()) cfg.set(key, v);
-  };
-  set("mode", o.mode);
-  set("method", o.method);
-  set("rtol", o.rtol);
-  set("atol", o.atol);
-  set("dt", o.dt);
-  set("t_end", o.t_end);
-  set("steps", o.steps);
-  set("dt_out", o.dt_out);
-  set("batch", o.batch);
-  set("seed", o.seed);
-  if (!o.input_file.empty()) cfg.set("input_file", "\"" + o.input_file + "\"");
-  if (!o.tau.empty()) {
-    std::string list = "[";
-    for (double v : parse_list(o.tau, "--tau")) list += (list.size() > 1 ? ", " : "") + std::to_string(v);
-    cfg.set("tau", list + "]");
-  }
-  for (const auto& a : o.sets) cfg.set_assignment(a);
-  const SimulationConfig sc = simulation_config(cfg, model);
-
-  h5::AtomicOutput out(o.output);
+  h5::AtomicOutput out(inv.output);
   h5::File& f = out.file();
-  write_provenance(f, make_provenance(ctx, o.model, cfg.to_toml(), sc.seed));
+  write_provenance(f, make_provenance(ctx, inv.arg("model"), inv.config.to_toml(), sc.seed));
   f.set_attr("input_path", sc.input_path);
   write_state_layout(f, model);
-  ProgressBar bar(ctx.err, ctx.quiet);
+  Progress progress(ctx, "simulate");
+  const StopSignal stop;
   SimulationHooks hooks;
-  hooks.progress = [&](double x) { bar(x); };
+  const double span = sc.mode == TimeView::Continuous ? sc.integrator.t_end : static_cast<double>(sc.steps);
+  hooks.progress = [&](double x) {
+    progress(x, (sc.mode == TimeView::Continuous ? "t = " : "step ") + format_number(x * span));
+  };
   hooks.flush_file = &f;
+  hooks.stop = [&] { return stop.requested(); };
   SimulationResult r;
   try {
     r = simulate(model, sc, f, hooks);
   } catch (const DivergenceError& e) {
     out.commit();  // keep what was computed, readable, with status = "diverged"
-    throw RunError(e.what() + std::string("; see ") + o.output);
+    throw RunError(e.what() + std::string("; see ") + inv.output);
   }
   out.commit();
-  ctx.out << o.output << ": " << sc.batch << " trajectories, " << r.outputs << " samples, "
+  if (!r.interrupted.empty())
+    throw RunError(stop.name() + " received: the run stopped, " + r.interrupted + "; the samples up to there are in " +
+                   inv.output + " (attribute status)");
+  ctx.out << inv.output << ": " << sc.batch << " trajectories, " << r.outputs << " samples, "
           << (sc.mode == TimeView::Continuous ? std::string(method_name(sc.integrator.method)) : std::string("discrete map"))
           << ", " << r.stats.steps << " steps (" << r.stats.rejected_steps << " rejected), " << r.stats.rhs_evaluations
           << " right-hand sides, " << r.stats.jacobian_evaluations << " Jacobians\n";
   return 0;
 }
 
-const bool registered = register_command(
-    {"simulate", "Trajectories of a model in the discrete or continuous-time view",
-     [](CLI::App& sub) -> Runner {
-       auto o = std::make_shared<SimulateOptions>();
-       sub.add_option("model", o->model, "Model file (HDF5)")->required();
-       sub.add_option("config", o->config, "Simulation configuration (TOML; see docs/simulation.md)");
-       sub.add_option("-o,--output", o->output, "Result file (HDF5)")->required();
-       sub.add_option("--mode", o->mode, "discrete | continuous (default continuous)");
-       sub.add_option("--tau", o->tau, "Time constant: one value, or one per layer separated by commas");
-       sub.add_option("--method", o->method, "euler | rk4 | dopri5 | rosenbrock4 | bulirsch_stoer | rosenbrock4_odeint (default dopri5)");
-       sub.add_option("--rtol", o->rtol, "Relative tolerance of the adaptive methods (default 1e-6)");
-       sub.add_option("--atol", o->atol, "Absolute tolerance of the adaptive methods (default 1e-9)");
-       sub.add_option("--dt", o->dt, "Fixed step (euler, rk4); first trial step of the adaptive methods");
-       sub.add_option("--t-end", o->t_end, "End time (continuous mode)");
-       sub.add_option("--steps", o->steps, "Number of steps (discrete mode)");
-       sub.add_option("--dt-out", o->dt_out, "Sampling interval of the output (time, or steps in discrete mode)");
-       sub.add_option("--input-file", o->input_file,
-                      "Inputs: 'inputs' (batch, time, input_size) with attribute dt, optional 's0' (batch, state_dim)");
-       sub.add_option("--batch", o->batch, "Number of trajectories (without an input file)");
-       sub.add_option("--seed", o->seed, "Seed of random inputs and initial states");
-       sub.add_option("--set", o->sets, "Any configuration key: --set input.noise.std=0.1 (repeatable)");
-       sub.footer(
-           "OUT holds time (n_out,) and states (batch, n_out, state_dim), the first sample being the initial\n"
-           "state at t = 0, state_slices (layer, [offset, size]), s0, the group 'statistics' and the\n"
-           "configuration as TOML (attribute 'config'). See docs/simulation.md.");
-       return [o](Context& ctx) { return run_simulate(*o, ctx); };
-     }});
+const bool registered = register_command({
+    .name = "simulate",
+    .summary = "Trajectories of a model in the discrete or continuous-time view",
+    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+                    {"config", "Simulation configuration (TOML; see docs/simulation.md)", Positional::Kind::Config, false}},
+    .options = simulation_options(),
+    .set = true,
+    .force = true,
+    .footer = "OUT holds time (n_out,) and states (batch, n_out, state_dim), the first sample being the initial\n"
+              "state at t = 0, state_slices (layer, [offset, size]), s0, the group 'statistics' and the\n"
+              "configuration as TOML (attribute 'config'). Outputs above 8 GiB need --force. On SIGINT or\n"
+              "SIGTERM the run stops at the next output sample and OUT is written with status\n"
+              "'interrupted at ...'. See docs/simulation.md.",
+    .run = run_simulate,
+});
 
 }  // namespace
 }  // namespace stackdyn::cli

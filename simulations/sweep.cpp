@@ -6,7 +6,6 @@
 // same command skips the runs found there (after checking that they belong to this sweep),
 // so an interrupted sweep resumes. When every run is done, one process merges them into
 // OUT (written as OUT.partial and renamed) and removes OUT.runs. See docs/simulation.md.
-#include "cli.hpp"
 #include "command_util.hpp"
 
 #include <stackdyn/core/error.hpp>
@@ -14,8 +13,6 @@
 #include <stackdyn/model/model_io.hpp>
 #include <stackdyn/core/parallel.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
-
-#include <toml++/toml.h>
 
 #include <charconv>
 #include <cmath>
@@ -36,12 +33,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct SweepOptions {
-  std::string sweep, output;
-  int threads = -1;
-  std::vector<std::string> sets;
-};
-
 using Assignment = std::pair<std::string, std::string>;  // key, value as TOML text
 
 struct Plan {
@@ -52,71 +43,47 @@ struct Plan {
   int threads = 0;
 };
 
-// A value as TOML text for Config::set and for the run table: shortest round-trip floats.
-std::string node_text(const toml::node& n) {
-  if (const auto* v = n.as_string()) {
-    std::string q = "\"";
-    for (char c : v->get()) q += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-    return q + "\"";
-  }
-  if (const auto* v = n.as_integer()) return std::to_string(v->get());
-  if (const auto* v = n.as_floating_point()) {
-    char buf[64];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v->get());
-    std::string t(buf, r.ptr);
-    if (t.find_first_of(".eEn") == std::string::npos) t += ".0";  // keep it a float
-    return t;
-  }
-  if (const auto* v = n.as_boolean()) return v->get() ? "true" : "false";
-  std::ostringstream os;
-  n.visit([&](const auto& x) { os << x; });
-  return os.str();
+// The sweep file's own keys; [simulate], [grid] and [[runs]] are read below.
+OptionTable options() {
+  using K = ValueKind;
+  return {
+      {"", "model_file", K::Path, "", "An HDF5 model (or any model spec), relative to the sweep file", ""},
+      {"", "model_toml", K::Path, "", "An init description, relative to the sweep file", ""},
+      {"--threads", "threads", K::Integer, "0", "Threads per process (0 = all cores)", ""},
+      {"", "simulate", K::Table, "", "", ""},
+      {"", "grid", K::Table, "", "", ""},
+      {"", "runs", K::Table, "", "", ""},
+  };
 }
 
-Plan make_plan(const std::string& path, const std::vector<std::string>& sets) {
-  toml::table doc;
-  try {
-    doc = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream m;
-    m << path << ":" << e.source().begin.line << ":" << e.source().begin.column << ": invalid TOML: " << e.description();
-    throw InputError(m.str());
-  }
-  for (auto&& [k, v] : doc) {
-    const std::string key(k.str());
-    if (key != "model_file" && key != "model_toml" && key != "threads" && key != "simulate" && key != "grid" &&
-        key != "runs")
-      throw InputError(path + ": unknown key '" + key +
-                       "' (expected one of: model_file, model_toml, threads, simulate, grid, runs)");
-  }
+// The TOML texts of the elements of an array given as TOML text.
+std::vector<std::string> elements(const std::string& array_text, const std::string& where) {
+  if (array_text.empty() || array_text.front() != '[' || array_text == "[]")
+    throw InputError(where + ": expected a non-empty array of values");
+  const Config tmp = Config::from_string("v = " + array_text, where);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < tmp.array_size("v"); ++i) out.push_back(*tmp.value_text("v[" + std::to_string(i) + "]"));
+  return out;
+}
+
+Plan make_plan(const Config& doc, const std::string& path) {
   Plan p;
-  p.model_file = doc["model_file"].value_or(std::string());
-  p.model_toml = doc["model_toml"].value_or(std::string());
+  p.model_file = doc.get_string("model_file", "");
+  p.model_toml = doc.get_string("model_toml", "");
   if (p.model_file.empty() == p.model_toml.empty())
     throw InputError(path + ": give exactly one of 'model_file' (an HDF5 model) and 'model_toml' (an init description)");
-  p.threads = static_cast<int>(doc["threads"].value_or(0LL));
-  if (p.threads < 0) throw InputError(path + ": key 'threads': expected an integer >= 0 (0 = all cores)");
-  std::ostringstream sim;
-  if (const auto* t = doc["simulate"].as_table()) sim << *t;
-  p.simulate_toml = sim.str();
-  // Overrides of the base simulation, as `stackdyn simulate --set` takes them.
-  Config probe = Config::from_string(p.simulate_toml, path + " [simulate]");
-  for (const auto& a : sets) probe.set_assignment(a);
-  p.simulate_toml = probe.to_toml();
+  p.threads = static_cast<int>(doc.get_int("threads", Range::non_negative()));
+  // The base simulation, with the --set overrides already in it.
+  p.simulate_toml = doc.subtable("simulate", path + " [simulate]").to_toml();
 
-  const auto* grid = doc["grid"].as_table();
-  const auto* list = doc["runs"].as_array();
-  if (static_cast<bool>(grid) == static_cast<bool>(list))
+  const bool grid = doc.has("grid"), list = doc.has("runs");
+  if (grid == list)
     throw InputError(path + ": give exactly one of [grid] (a table of key = [values]) and [[runs]] (a list of tables)");
   if (grid) {
     std::vector<std::vector<std::string>> values;
-    for (auto&& [k, v] : *grid) {
-      const auto* arr = v.as_array();
-      if (!arr || arr->empty())
-        throw InputError(path + ": grid key '" + std::string(k.str()) + "': expected a non-empty array of values");
-      p.keys.emplace_back(k.str());
-      values.emplace_back();
-      for (const auto& e : *arr) values.back().push_back(node_text(e));
+    for (const auto& [key, text] : doc.entries("grid")) {
+      p.keys.push_back(key);
+      values.push_back(elements(text, path + ": grid key '" + key + "'"));
     }
     std::size_t n = 1;
     for (const auto& v : values) n *= v.size();
@@ -130,13 +97,11 @@ Plan make_plan(const std::string& path, const std::vector<std::string>& sets) {
       p.runs.push_back(run);
     }
   } else {
-    for (std::size_t i = 0; i < list->size(); ++i) {
-      const auto* t = list->get(i)->as_table();
-      if (!t) throw InputError(path + ": runs[" + std::to_string(i) + "]: expected a table of key = value");
+    for (std::size_t i = 0; i < doc.array_size("runs"); ++i) {
       std::vector<Assignment> run;
-      for (auto&& [k, v] : *t) {
-        run.emplace_back(std::string(k.str()), node_text(v));
-        if (std::find(p.keys.begin(), p.keys.end(), run.back().first) == p.keys.end()) p.keys.push_back(run.back().first);
+      for (const auto& [key, text] : doc.entries("runs[" + std::to_string(i) + "]")) {
+        run.emplace_back(key, text);
+        if (std::find(p.keys.begin(), p.keys.end(), key) == p.keys.end()) p.keys.push_back(key);
       }
       p.runs.push_back(run);
     }
@@ -170,7 +135,7 @@ RunSetup setup_run(const Plan& p, const std::vector<Assignment>& run, const std:
       s.sim.set(key, value);
     }
   }
-  s.model = mc ? model_from_config(*mc) : read_model(s.model_path);
+  s.model = mc ? model_from_config(*mc) : read_model_spec(s.model_path);
   return s;
 }
 
@@ -198,7 +163,7 @@ void execute_run(const Plan& p, std::size_t i, const std::string& dir, const std
   prov.config_toml = s.sim.to_toml();
   prov.seed = sc.seed;
   prov.model_path = s.model_path;
-  if (!s.model_path.empty()) prov.model_hash = file_hash(s.model_path);
+  if (!s.model_path.empty()) prov.model_hash = file_hash(model_spec_file(s.model_path));
   write_provenance(f, prov);
   f.set_attr("run", static_cast<long long>(i));
   f.set_attr("run_parameters", run_description(p.runs[i]));
@@ -335,11 +300,29 @@ struct Mpi {  // the process's place in an mpirun job; one process without MPI
   }
 };
 
-int run_sweep(const SweepOptions& o, Context& ctx) {
+// Bytes of every run's file and of the merged file, before anything runs. A run that cannot
+// be set up is left out here: it fails in its turn, after the runs that can be done.
+double sweep_output_bytes(const Plan& p) {
+  double bytes = 0;
+  for (std::size_t i = 0; i < p.runs.size(); ++i) {
+    try {
+      const RunSetup s = setup_run(p, p.runs[i], "run " + std::to_string(i) + " (" + run_description(p.runs[i]) + ")");
+      bytes += simulation_output_bytes(simulation_config(s.sim, s.model), s.model);
+    } catch (const InputError&) {
+    }
+  }
+  return 2 * bytes;  // OUT.runs/ and OUT exist together until the merge ends
+}
+
+int run_sweep(Invocation& inv) {
+  Context& ctx = inv.ctx;
   Mpi mpi;
-  const Plan p = make_plan(o.sweep, o.sets);
-  const int threads = o.threads >= 0 ? o.threads : p.threads;
-  const std::string dir = o.output + ".runs";
+  const std::string& sweep_path = inv.arg("sweep");
+  const Plan p = make_plan(inv.config, sweep_path);
+  const int threads = p.threads;
+  const std::string output = inv.output;
+  const std::string dir = output + ".runs";
+  check_output_size(sweep_output_bytes(p), output, inv.force);
   std::error_code ec;
   if (mpi.rank == 0) fs::create_directories(dir, ec);
   mpi.barrier();
@@ -355,6 +338,7 @@ int run_sweep(const SweepOptions& o, Context& ctx) {
       todo.push_back(i);
   }
   std::mutex progress;
+  Progress bar(ctx, mpi.size > 1 ? "sweep (rank " + std::to_string(mpi.rank) + ")" : std::string("sweep"));
   std::size_t done = 0;
   std::exception_ptr failure;
   try {
@@ -362,40 +346,41 @@ int run_sweep(const SweepOptions& o, Context& ctx) {
       execute_run(p, todo[k], dir, ctx.command_line);
       std::lock_guard<std::mutex> lock(progress);
       ++done;
-      if (!ctx.quiet) ctx.err << "\rsweep: " << done << "/" << todo.size() << " runs (rank " << mpi.rank << ")" << std::flush;
+      bar(static_cast<double>(done) / static_cast<double>(todo.size()),
+          std::to_string(done) + "/" + std::to_string(todo.size()) + " runs");
     });
   } catch (...) {
     failure = std::current_exception();
   }
-  if (!ctx.quiet && !todo.empty()) ctx.err << "\n";
   if (!mpi.all(!failure)) {
     if (failure) std::rethrow_exception(failure);
     throw RunError("another process of the sweep failed; completed runs are kept in " + dir);
   }
   if (mpi.rank == 0) {
-    merge(p, dir, o.output, ctx, o.sweep);
+    merge(p, dir, output, ctx, sweep_path);
     fs::remove_all(dir, ec);
-    ctx.out << o.output << ": " << p.runs.size() << " runs (" << skipped << " already done by an earlier attempt), "
+    ctx.out << output << ": " << p.runs.size() << " runs (" << skipped << " already done by an earlier attempt), "
             << mpi.size << (mpi.size == 1 ? " process" : " processes") << "\n";
   }
   mpi.barrier();
   return 0;
 }
 
-const bool registered = register_command(
-    {"sweep", "Many simulations over a grid of configuration keys, merged into one file",
-     [](CLI::App& sub) -> Runner {
-       auto o = std::make_shared<SweepOptions>();
-       sub.add_option("sweep", o->sweep, "Sweep description (TOML; see docs/simulation.md)")->required();
-       sub.add_option("-o,--output", o->output, "Result file (HDF5)")->required();
-       sub.add_option("--threads", o->threads, "Threads per process (0 = all cores; default: the file's 'threads')");
-       sub.add_option("--set", o->sets, "Override a key of the base [simulate] configuration (repeatable)");
-       sub.footer(
-           "OUT holds states (run, batch, n_out, state_dim), time, parameters (run, parameter) with the\n"
-           "attribute parameter_names, run_table (text) and statistics/* (run,). Runs in progress live in\n"
-           "OUT.runs/; rerunning the same command resumes. Under mpirun the runs are shared among processes.");
-       return [o](Context& ctx) { return run_sweep(*o, ctx); };
-     }});
+const bool registered = register_command({
+    .name = "sweep",
+    .summary = "Many simulations over a grid of configuration keys, merged into one file",
+    .positionals = {{"sweep", "Sweep description (TOML; see docs/simulation.md)", Positional::Kind::Config}},
+    .options = options(),
+    .set = true,
+    .set_prefix = "simulate.",
+    .force = true,
+    .footer = "--set KEY=VALUE overrides a key of the base [simulate] configuration.\n"
+              "OUT holds states (run, batch, n_out, state_dim), time, parameters (run, parameter) with the\n"
+              "attribute parameter_names, run_table (text) and statistics/* (run,). Runs in progress live in\n"
+              "OUT.runs/; rerunning the same command resumes. Under mpirun the runs are shared among processes.\n"
+              "The runs' files and OUT together above 8 GiB need --force.",
+    .run = run_sweep,
+});
 
 }  // namespace
 }  // namespace stackdyn::cli

@@ -142,7 +142,7 @@ TEST_CASE("a search in which no start converges is reported, not an error", "[fi
 TEST_CASE("fixed-points: bad input gives one clear line and no output", "[fixed-points][cli][errors]") {
   Fixture fx;
   SECTION("constant input of the wrong width") {
-    test::expect_clean_failure(fx.run({"--input-constant", "0.1,0.2,0.3"}), fx.out, {"input_constant", "expected 2"});
+    test::expect_clean_failure(fx.run({"--input-constant", "0.1,0.2,0.3"}), fx.out, {"input.constant", "expected 2"});
   }
   SECTION("non-finite constant input") {
     test::expect_clean_failure(fx.run({"--input-constant", "0.1,nan"}), fx.out, {"--input-constant", "finite"});

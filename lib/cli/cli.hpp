@@ -1,12 +1,7 @@
-// The `stackdyn <command>` program: a registry of commands (each defined in analysis/ or
-// simulations/ and registering itself) and the dispatcher that runs one. The dispatcher
-// is a function so that tests can run the command line in-process.
+// The `stackdyn <command>` program as a function, so that main.cpp and the tests can run a
+// command line in-process. Commands are declared in command.hpp; CLI11 stays in cli.cpp.
 #pragma once
-#include <CLI/CLI.hpp>
-
-#include <functional>
 #include <iosfwd>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,27 +12,13 @@ struct Context {
   std::ostream& out;
   std::ostream& err;
   std::string command_line;
-  bool quiet = false;
+  bool quiet = false;     ///< -q: no progress output
+  bool terminal = false;  ///< stderr is a terminal: a redrawn bar, else a line every few seconds
 };
-
-/// A command adds its options to `sub` and returns the function that runs it once the
-/// command line is parsed. The runner returns the exit code; it throws InputError for bad
-/// input (exit 2) and RunError for failures during the run (exit 1).
-using Runner = std::function<int(Context&)>;
-struct Command {
-  std::string name;
-  std::string summary;
-  std::function<Runner(CLI::App& sub)> setup;
-};
-
-/// Adds a command to the registry; used as `static const bool r = register_command({...});`.
-bool register_command(Command c);
 
 /// Runs `stackdyn args...` (args excludes the program name). Errors are printed as one line
-/// `stackdyn: error: ...` on err. Returns the exit code.
+/// `stackdyn: error: ...` on err. Returns the exit code: 0, 1 (failure during the run) or 2
+/// (bad usage or input).
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
-
-/// Splits "a,b,c" into doubles; throws InputError naming `what` on a bad number.
-std::vector<double> parse_list(const std::string& text, const std::string& what);
 
 }  // namespace stackdyn::cli

@@ -2,20 +2,27 @@
 #include "command_util.hpp"
 
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/core/format.hpp>
+#include <stackdyn/model/model_io.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <csignal>
+#include <filesystem>
 #include <sstream>
 
 namespace stackdyn::cli {
 
-Provenance make_provenance(const Context& ctx, const std::string& model_path, const std::string& config_toml,
+namespace fs = std::filesystem;
+
+Provenance make_provenance(const Context& ctx, const std::string& model_spec, const std::string& config_toml,
                            long long seed) {
   Provenance p;
   p.command_line = ctx.command_line;
   p.config_toml = config_toml;
   p.seed = seed;
-  p.model_path = model_path;
-  if (!model_path.empty()) p.model_hash = file_hash(model_path);
+  p.model_path = model_spec;
+  if (!model_spec.empty()) p.model_hash = file_hash(model_spec_file(model_spec));
   return p;
 }
 
@@ -74,6 +81,87 @@ std::vector<double> from_columns(const Eigen::MatrixXd& m, std::size_t B, std::s
       Eigen::Map<Eigen::VectorXd>(out.data() + (b * T + t) * K, static_cast<Eigen::Index>(K)) =
           m.col(static_cast<Eigen::Index>(t * B + b));
   return out;
+}
+
+Eigen::MatrixXd read_states(const std::string& path, const Model& model, const std::string& dataset) {
+  const h5::File f = h5::File::open(path);
+  const h5::Array a = read_checked(f, dataset, {-1, model.state_dim()}, {"n", "state_dim"});
+  if (a.shape[0] == 0) throw InputError(path + ": dataset '" + dataset + "' is empty; expected at least one state");
+  return Eigen::Map<const Eigen::MatrixXd>(a.data.data(), model.state_dim(), static_cast<Eigen::Index>(a.shape[0]));
+}
+
+void require_causal(const Model& model, const std::string& path) {
+  if (model.bidirectional)
+    throw InputError(path + ": the model is bidirectional, a sequence model rather than a causal dynamical "
+                            "system; fixed points need a unidirectional model");
+}
+
+namespace {
+
+std::string gib(double bytes) { return format_number(std::round(bytes / (1024.0 * 1024 * 1024) * 10) / 10) + " GiB"; }
+
+volatile std::sig_atomic_t stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { stop_signal = sig; }
+struct sigaction previous_int, previous_term;
+
+}  // namespace
+
+void check_output_size(double bytes, const std::string& output, bool force) {
+  std::error_code ec;
+  fs::path dir = fs::path(output).parent_path();
+  if (dir.empty()) dir = ".";
+  const auto space = fs::space(dir, ec);
+  if (!ec && bytes > static_cast<double>(space.available))
+    throw InputError("-o " + output + ": the output would take about " + gib(bytes) + ", more than the " +
+                     gib(static_cast<double>(space.available)) + " free on its disk; shorten the run or sample less often");
+  if (!force && bytes > output_limit_bytes)
+    throw InputError("-o " + output + ": the output would take about " + gib(bytes) + " (limit " + gib(output_limit_bytes) +
+                     "); shorten the run, sample less often (dt_out), or give --force");
+}
+
+Progress::Progress(const Context& ctx, std::string label, double interval_seconds)
+    : ctx_(ctx), label_(std::move(label)), interval_(interval_seconds),
+      start_(std::chrono::steady_clock::now()), last_(start_) {}
+
+Progress::~Progress() {
+  if (!ctx_.quiet && ctx_.terminal && shown_ >= 0) ctx_.err << "\n";
+}
+
+void Progress::operator()(double fraction, const std::string& detail) {
+  if (ctx_.quiet) return;
+  const int pct = static_cast<int>(100 * std::clamp(fraction, 0.0, 1.0));
+  if (ctx_.terminal) {
+    if (pct == shown_) return;
+    shown_ = pct;
+    ctx_.err << "\r" << label_ << " [" << std::string(static_cast<std::size_t>(pct / 5), '#')
+             << std::string(static_cast<std::size_t>(20 - pct / 5), ' ') << "] " << pct << "%" << std::flush;
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (std::chrono::duration<double>(now - last_).count() < interval_) return;
+  last_ = now;
+  ctx_.err << label_ << ": " << pct << "%" << (detail.empty() ? "" : " (" + detail + ")") << ", "
+           << static_cast<long long>(std::chrono::duration<double>(now - start_).count()) << " s\n" << std::flush;
+}
+
+StopSignal::StopSignal() {
+  stop_signal = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &previous_int);
+  sigaction(SIGTERM, &sa, &previous_term);
+}
+
+StopSignal::~StopSignal() {
+  sigaction(SIGINT, &previous_int, nullptr);
+  sigaction(SIGTERM, &previous_term, nullptr);
+}
+
+bool StopSignal::requested() const { return stop_signal != 0; }
+
+std::string StopSignal::name() const {
+  return stop_signal == SIGINT ? "SIGINT" : stop_signal == SIGTERM ? "SIGTERM" : "";
 }
 
 }  // namespace stackdyn::cli

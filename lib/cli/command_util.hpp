@@ -1,16 +1,20 @@
 // Helpers shared by the commands: provenance of result files, reading and checking arrays,
-// and converting between the files' (batch, time, ...) layout and the library's columns.
+// converting between the files' (batch, time, ...) layout and the library's columns, the
+// output-size guard, progress on stderr and stopping cleanly on SIGINT/SIGTERM.
 #pragma once
-#include "cli.hpp"
+#include "command.hpp"
 
 #include <stackdyn/core/h5.hpp>
-#include <stackdyn/model/model.hpp>
 #include <stackdyn/core/provenance.hpp>
+#include <stackdyn/model/model.hpp>
+
+#include <chrono>
+#include <string>
 
 namespace stackdyn::cli {
 
-/// Provenance of a result file made by the running command from `model_path`.
-Provenance make_provenance(const Context& ctx, const std::string& model_path, const std::string& config_toml = "",
+/// Provenance of a result file made by the running command from `model_spec`.
+Provenance make_provenance(const Context& ctx, const std::string& model_spec, const std::string& config_toml = "",
                            long long seed = -1);
 
 /// Throws InputError naming the file, dataset and C-order index of the first NaN/Inf.
@@ -26,5 +30,48 @@ Eigen::MatrixXd to_columns(const h5::Array& a);
 /// Inverse of to_columns: (k, time*batch) -> (batch, time, k) C order.
 std::vector<double> from_columns(const Eigen::MatrixXd& m, std::size_t batch, std::size_t time);
 
+/// `dataset` of `path`, shape (n, state_dim) with n >= 1 and finite values, as columns.
+Eigen::MatrixXd read_states(const std::string& path, const Model& model, const std::string& dataset = "states");
+/// Refuses a bidirectional model, naming its file.
+void require_causal(const Model& model, const std::string& path);
+
+/// Outputs above this many bytes need --force (docs/design.md section 6).
+inline constexpr double output_limit_bytes = 8.0 * 1024 * 1024 * 1024;
+/// Refuses (InputError, before anything runs) an output of `bytes` above output_limit_bytes
+/// without `force`, and always one above the free space of the output's directory.
+void check_output_size(double bytes, const std::string& output, bool force);
+
+/// Progress on stderr: a bar redrawn in place on a terminal; otherwise (a log file, a
+/// batch job) one line every `interval` seconds; nothing with -q.
+class Progress {
+ public:
+  Progress(const Context& ctx, std::string label, double interval_seconds = 5.0);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  /// `fraction` done in [0, 1]; `detail` ("t = 12.5") goes into the log lines.
+  void operator()(double fraction, const std::string& detail = "");
+
+ private:
+  const Context& ctx_;
+  std::string label_;
+  double interval_;
+  int shown_ = -1;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+/// While alive, SIGINT and SIGTERM only set a flag that the running command polls, so that
+/// it can finish the current chunk and write a complete file; the previous handlers come
+/// back on destruction.
+class StopSignal {
+ public:
+  StopSignal();
+  ~StopSignal();
+  StopSignal(const StopSignal&) = delete;
+  StopSignal& operator=(const StopSignal&) = delete;
+  bool requested() const;
+  /// "SIGINT" or "SIGTERM" (empty when none came).
+  std::string name() const;
+};
 
 }  // namespace stackdyn::cli

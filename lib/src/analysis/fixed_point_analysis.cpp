@@ -112,7 +112,8 @@ std::string summarise(const FixedPointReport& r, int max_points) {
   for (std::size_t k = 0; k < r.points.size() && static_cast<int>(k) < max_points; ++k) {
     const auto& sp = r.spectra[k];
     s << "  #" << k << ": " << (sp.n_unstable == 0 ? "stable" : "unstable in " + std::to_string(sp.n_unstable) +
-                                                                    (sp.complete ? "" : "+") + " directions");
+                                                                    (sp.complete ? "" : "+") +
+                                                                    (sp.n_unstable == 1 && sp.complete ? " direction" : " directions"));
     if (sp.eigenvalues.size() > 0) {
       const auto l0 = sp.eigenvalues[0];
       s << ", leading eigenvalue " << l0.real() << (l0.imag() >= 0 ? "+" : "") << l0.imag() << "i";

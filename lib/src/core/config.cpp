@@ -2,6 +2,7 @@
 // the user's language in errors, command-line overrides, and a TOML writer whose floats
 // are the shortest exact ones (for provenance that people read).
 #include <stackdyn/core/config.hpp>
+#include <stackdyn/core/format.hpp>
 
 #include <toml++/toml.h>
 
@@ -22,12 +23,6 @@ namespace stackdyn {
 // Range
 
 namespace {
-
-std::string format_number(double x) {
-  char buf[64];
-  const auto res = std::to_chars(buf, buf + sizeof buf, x);
-  return std::string(buf, res.ptr);
-}
 
 std::string with_article(const std::string& noun) {
   const bool vowel = !noun.empty() && std::strchr("aeiou", noun[0]) != nullptr;
@@ -170,13 +165,7 @@ std::string toml_key(std::string_view k) {
   return quote_basic(k);
 }
 
-std::string toml_float(double x) {
-  if (std::isnan(x)) return "nan";
-  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  std::string s = format_number(x);  // shortest representation that reads back exactly
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  return s;
-}
+std::string toml_float(double x) { return toml_number(x); }
 
 template <typename T>
 std::string streamed(const T& v) {
@@ -281,6 +270,17 @@ struct Found {
 
 struct Config::Impl {
   toml::table table;
+  std::vector<std::pair<std::string, std::string>> origins;  // canonical key, where it was set
+
+  /// Where the value at canonical `key` (or a table above it) came from; empty: the file.
+  std::string origin_of(const std::string& key) const {
+    for (auto it = origins.rbegin(); it != origins.rend(); ++it) {
+      const std::string& k = it->first;
+      if (key.compare(0, k.size(), k) == 0 && (key.size() == k.size() || key[k.size()] == '.' || key[k.size()] == '['))
+        return it->second;
+    }
+    return {};
+  }
 
   /// Parses a key into segments; `owner` builds the error.
   static std::vector<Segment> parse_key(const Config& owner, const std::string& key) {
@@ -401,7 +401,45 @@ Config Config::from_file(const std::string& path) {
 }
 
 InputError Config::error(const std::string& key, const std::string& message) const {
-  return InputError(name_ + ": key '" + key + "': " + message);
+  const std::string origin = impl_->origin_of(key);
+  return InputError((origin.empty() ? name_ : origin) + ": key '" + key + "': " + message);
+}
+
+void Config::set(const std::string& key, const std::string& value, const std::string& origin) {
+  std::string ckey;
+  try {
+    ckey = canonical_key(key);
+  } catch (const InputError& e) {
+    throw InputError(origin + ": " + e.what());
+  }
+  impl_->origins.emplace_back(ckey, origin);
+  set(key, value);
+}
+
+std::string Config::quote(const std::string& text) { return quote_basic(text); }
+
+std::vector<std::pair<std::string, std::string>> Config::entries(const std::string& key) const {
+  const toml::node* n = &impl_->table;
+  if (!key.empty()) {
+    const auto segs = Impl::parse_key(*this, key);
+    n = impl_->find(*this, segs);
+    if (n == nullptr) return {};
+    if (!n->is_table()) throw error(join(segs), "expected a table, got " + got_text(*n));
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto&& [k, v] : *n->as_table()) out.emplace_back(std::string(k.str()), inline_text(v));
+  return out;
+}
+
+Config Config::subtable(const std::string& key, const std::string& name) const {
+  Config sub;
+  sub.name_ = name;
+  const auto segs = Impl::parse_key(*this, key);
+  const toml::node* n = impl_->find(*this, segs);
+  if (n == nullptr) return sub;
+  if (!n->is_table()) throw error(join(segs), "expected a table, got " + got_text(*n));
+  sub.impl_->table = *n->as_table();
+  return sub;
 }
 
 std::string Config::canonical_key(const std::string& key) const { return join(Impl::parse_key(*this, key)); }
@@ -481,7 +519,7 @@ void Config::set_assignment(const std::string& assignment) {
     throw InputError("--set '" + assignment + "': expected KEY=VALUE, e.g. layers[0].hidden_size=64");
   std::string key = assignment.substr(0, eq);
   while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
-  set(key, assignment.substr(eq + 1));
+  set(key, assignment.substr(eq + 1), "--set '" + assignment + "'");
 }
 
 bool Config::has(const std::string& key) const {
@@ -725,7 +763,8 @@ class KeyChecker {
       const std::string& o = a[parent.size()];
       if (std::find(options.begin(), options.end(), o) == options.end()) options.push_back(o);
     }
-    std::string msg = cfg_.name() + ": unknown key '" + shown + "'";
+    std::string msg = cfg_.error(shown, "").what();  // names the file, or the flag that set the key
+    msg = msg.substr(0, msg.find(": key '")) + ": unknown key '" + shown + "'";
     if (!options.empty()) {
       msg += " (expected one of: ";
       for (std::size_t i = 0; i < options.size(); ++i) msg += (i ? ", " : "") + options[i];

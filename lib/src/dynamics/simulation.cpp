@@ -1,6 +1,7 @@
 // A simulation from configuration to trajectories (see simulation.hpp).
 #include <stackdyn/dynamics/continuous_system.hpp>
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/core/random.hpp>
 #include <stackdyn/model/model_io.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
@@ -16,12 +17,7 @@
 namespace stackdyn {
 namespace {
 
-std::string fmt(double v) {
-  std::ostringstream o;
-  o.precision(10);
-  o << v;
-  return o.str();
-}
+std::string fmt(double v) { return format_number(v); }
 
 // Reads the input file: 'inputs' (batch, time, input_size) with optional attribute dt, and
 // optional 's0' (batch, state_dim).
@@ -64,46 +60,76 @@ void read_input_file(const std::string& path, const Model& model, SimulationConf
 
 }  // namespace
 
-const std::vector<std::string>& simulation_config_keys() {
-  static const std::vector<std::string> keys = {
-      "mode", "tau", "method", "rtol", "atol", "dt", "t_end", "steps", "dt_out", "batch", "seed", "s0_scale",
-      "input_file", "input.constant", "input.sinusoids.*.channel", "input.sinusoids.*.amplitude",
-      "input.sinusoids.*.frequency", "input.sinusoids.*.phase", "input.pulses.*.channel", "input.pulses.*.start",
-      "input.pulses.*.duration", "input.pulses.*.amplitude", "input.noise.std", "input.noise.interval",
-      "input.noise.seed", "input.flipflop.bits", "input.flipflop.interval", "input.flipflop.probability",
-      "input.flipflop.amplitude", "input.flipflop.seed"};
-  return keys;
+const OptionTable& simulation_options() {
+  using K = ValueKind;
+  static const OptionTable table = {
+      {"--mode", "mode", K::Text, "\"continuous\"", "continuous (the ODE of docs/design.md 3) or discrete (the map)", ""},
+      {"--tau", "tau", K::Numbers, "1.0", "Time constants: one value, or one per layer", "continuous"},
+      {"--method", "method", K::Text, "\"dopri5\"",
+       "euler, rk4, dopri5, rosenbrock4, bulirsch_stoer or rosenbrock4_odeint", "continuous"},
+      {"--rtol", "rtol", K::Number, "1e-6", "Relative tolerance of the adaptive methods", "continuous"},
+      {"--atol", "atol", K::Number, "1e-9", "Absolute tolerance of the adaptive methods", "continuous"},
+      {"--dt", "dt", K::Number, "0.01", "Fixed step (euler, rk4); first trial step of the adaptive methods", "continuous"},
+      {"--t-end", "t_end", K::Number, "100.0", "End time", "continuous"},
+      {"--steps", "steps", K::Integer, "100", "Number of steps of the map", "discrete"},
+      {"--dt-out", "dt_out", K::Number, "1.0", "Sampling interval of the output (time; steps in discrete mode)", ""},
+      {"--batch", "batch", K::Integer, "", "Number of trajectories (default 1; an input file gives its own)", ""},
+      {"--seed", "seed", K::Integer, "0", "Seed of random inputs and initial states", ""},
+      {"--s0-scale", "s0_scale", K::Number, "0.0", "Initial states U(-s0_scale, s0_scale) from the seed (0: zeros)", ""},
+      {"--input-file", "input_file", K::Path, "",
+       "Inputs: 'inputs' (batch, time, input_size) with attribute dt, optional 's0' (batch, state_dim)", ""},
+      {"--input-constant", "input.constant", K::Numbers, "", "Constant input added to the signal: v1,v2,...", ""},
+      {"", "input.sinusoids.*.channel", K::Integer, "", "", ""},
+      {"", "input.sinusoids.*.amplitude", K::Number, "", "", ""},
+      {"", "input.sinusoids.*.frequency", K::Number, "", "", ""},
+      {"", "input.sinusoids.*.phase", K::Number, "", "", ""},
+      {"", "input.pulses.*.channel", K::Integer, "", "", ""},
+      {"", "input.pulses.*.start", K::Number, "", "", ""},
+      {"", "input.pulses.*.duration", K::Number, "", "", ""},
+      {"", "input.pulses.*.amplitude", K::Number, "", "", ""},
+      {"", "input.noise.std", K::Number, "", "", ""},
+      {"", "input.noise.interval", K::Number, "", "", ""},
+      {"", "input.noise.seed", K::Integer, "", "", ""},
+      {"", "input.flipflop.bits", K::Integer, "", "", ""},
+      {"", "input.flipflop.interval", K::Number, "", "", ""},
+      {"", "input.flipflop.probability", K::Number, "", "", ""},
+      {"", "input.flipflop.amplitude", K::Number, "", "", ""},
+      {"", "input.flipflop.seed", K::Integer, "", "", ""},
+  };
+  return table;
 }
 
-SimulationConfig simulation_config(const Config& cfg, const Model& model) {
-  cfg.check_keys(simulation_config_keys());
+SimulationConfig simulation_config(const Config& given, const Model& model) {
+  given.check_keys(option_keys(simulation_options()));
+  Config cfg = given;
+  fill_defaults(cfg, simulation_options());
   SimulationConfig c;
-  const std::string mode = cfg.get_string("mode", "continuous");
+  const std::string mode = cfg.get_string("mode");
   if (const auto view = parse_time_view(mode))
     c.mode = *view;
   else
     throw cfg.error("mode", "unknown mode '" + mode + "'; expected continuous or discrete");
-  c.tau = cfg.get_double_list("tau", {1.0}, Range::positive());
-  if (c.tau.size() != 1 && static_cast<int>(c.tau.size()) != model.num_layers())
-    throw cfg.error("tau", std::to_string(c.tau.size()) + " values for a model of " +
-                               std::to_string(model.num_layers()) + " layers; expected one value or one per layer");
   auto& I = c.integrator;
-  I.method = parse_method(cfg.get_string("method", "dopri5"), cfg.name() + ": key 'method'");
-  I.rtol = cfg.get_double("rtol", 1e-6, Range::positive());
-  I.atol = cfg.get_double("atol", 1e-9, Range::positive());
-  I.dt = cfg.get_double("dt", 0.01, Range::positive());
-  I.t_end = cfg.get_double("t_end", 100.0, Range::positive());
-  c.steps = cfg.get_int("steps", 100, Range::positive());
   if (c.mode == TimeView::Continuous) {
-    I.dt_out = cfg.get_double("dt_out", 1.0, Range::positive());
+    c.tau = cfg.get_double_list("tau", Range::positive());
+    if (c.tau.size() != 1 && static_cast<int>(c.tau.size()) != model.num_layers())
+      throw cfg.error("tau", std::to_string(c.tau.size()) + " values for a model of " +
+                                 std::to_string(model.num_layers()) + " layers; expected one value or one per layer");
+    I.method = parse_method(cfg.get_string("method"), cfg.name() + ": key 'method'");
+    I.rtol = cfg.get_double("rtol", Range::positive());
+    I.atol = cfg.get_double("atol", Range::positive());
+    I.dt = cfg.get_double("dt", Range::positive());
+    I.t_end = cfg.get_double("t_end", Range::positive());
+    I.dt_out = cfg.get_double("dt_out", Range::positive());
   } else {
-    const double every = cfg.get_double("dt_out", 1.0, Range::at_least(1.0));
+    c.steps = cfg.get_int("steps", Range::positive());
+    const double every = cfg.get_double("dt_out", Range::at_least(1.0));
     if (every != std::floor(every)) throw cfg.error("dt_out", "expected a whole number of steps in discrete mode");
     c.every = static_cast<long long>(every);
   }
   c.batch = static_cast<int>(cfg.get_int("batch", 1, Range::closed(1, 1e6)));
-  c.seed = cfg.get_int("seed", 0, Range::non_negative());
-  c.s0_scale = cfg.get_double("s0_scale", 0.0, Range::non_negative());
+  c.seed = cfg.get_int("seed", Range::non_negative());
+  c.s0_scale = cfg.get_double("s0_scale", Range::non_negative());
 
   InputSpec& in = c.input;
   if (cfg.has("input.constant")) {
@@ -132,7 +158,7 @@ SimulationConfig simulation_config(const Config& cfg, const Model& model) {
 
   c.input_path = cfg.get_string("input_file", "");
   if (!c.input_path.empty()) {
-    const long long batch_key = cfg.has("batch") ? c.batch : -1;
+    const long long batch_key = given.has("batch") ? c.batch : -1;
     read_input_file(c.input_path, model, c);
     if (batch_key > 0 && batch_key != c.batch)
       throw cfg.error("batch", std::to_string(batch_key) + " does not match the input file's batch of " +
@@ -148,6 +174,17 @@ SimulationConfig simulation_config(const Config& cfg, const Model& model) {
     throw cfg.error("steps", std::to_string(c.steps) + " steps, but the input file has " +
                                  std::to_string(probe.step_horizon()) + " samples");
   return c;
+}
+
+double simulation_output_bytes(const SimulationConfig& c, const Model& model) {
+  double samples = 0;
+  if (c.mode == TimeView::Continuous) {
+    samples = static_cast<double>(OutputClock(c.integrator.t_end, c.integrator.dt_out).count());
+  } else {
+    samples = 1 + std::floor(static_cast<double>(c.steps) / static_cast<double>(c.every)) +
+              (c.steps % c.every != 0 ? 1 : 0);
+  }
+  return 8.0 * samples * (static_cast<double>(c.batch) * model.state_dim() + 1);
 }
 
 SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Group& out,
@@ -211,12 +248,23 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
     ContinuousSystem sys(model, c.tau, input);
     Eigen::VectorXd s = Eigen::Map<const Eigen::VectorXd>(S0.data(), S0.size());
     const double t_end = c.integrator.t_end;
+    struct Stopped {};
     auto obs = [&](const Eigen::VectorXd& x, double t) {
       writer(x, t);
       if (hooks.progress) hooks.progress(t / t_end);
+      if (hooks.stop && t < t_end && hooks.stop()) throw Stopped{};
     };
     try {
       finish(integrate(sys, s, c.integrator, obs), "complete");
+    } catch (const Stopped&) {
+      // The driver's step counts are lost with its stack frame: -1 says "not known".
+      IntegrationStats st;
+      st.steps = st.rejected_steps = -1;
+      st.rhs_evaluations = sys.rhs_evaluations();
+      st.jacobian_evaluations = sys.jacobian_evaluations();
+      st.t_reached = writer.last_time();
+      r.interrupted = "interrupted at t = " + fmt(writer.last_time());
+      finish(st, r.interrupted.c_str());
     } catch (const DivergenceError& e) {
       finish(e.stats, "diverged");
       out.set_attr("error", e.what());
@@ -257,6 +305,12 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
     if ((k + 1) % c.every == 0 || k + 1 == c.steps) {
       writer.write(S.data(), static_cast<double>(k + 1));
       if (hooks.progress) hooks.progress(static_cast<double>(k + 1) / static_cast<double>(c.steps));
+      if (hooks.stop && k + 1 < c.steps && hooks.stop()) {
+        st.outputs = writer.count();
+        r.interrupted = "interrupted at step " + std::to_string(k + 1);
+        finish(st, r.interrupted.c_str());
+        return r;
+      }
     }
   }
   st.outputs = writer.count();

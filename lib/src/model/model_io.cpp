@@ -207,6 +207,33 @@ void write_model(const Model& m, const std::string& path, const Provenance& p) {
   out.commit();
 }
 
+namespace {
+
+// FILE.h5:/group splits at the last ':' followed by '/'; a plain path has none.
+std::pair<std::string, std::string> split_spec(const std::string& spec) {
+  const auto colon = spec.rfind(":/");
+  if (colon == std::string::npos || colon == 0) return {spec, ""};
+  return {spec.substr(0, colon), spec.substr(colon + 1)};
+}
+
+}  // namespace
+
+std::string model_spec_file(const std::string& spec) { return split_spec(spec).first; }
+
+Model read_model_spec(const std::string& spec) {
+  const auto [path, group] = split_spec(spec);
+  if (!group.empty()) {
+    const h5::File f = h5::File::open(path);
+    if (!f.has(group)) throw InputError(spec + ": " + path + " has no group '" + group + "'");
+    return read_model(f.group(group));
+  }
+  const h5::File f = h5::File::open(path);
+  if (f.has_attr("format") && f.attr_string("format") == model_format) return read_model(f);
+  for (const char* g : {"final_model", "model"})
+    if (f.has(g)) return read_model(f.group(g));
+  return read_model(f);  // its message says why the root is not a model
+}
+
 void write_state_layout(h5::Group& root, const Model& m) {
   const auto slices = m.state_slices();
   std::vector<long long> table;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <stackdyn/core/error.hpp>
@@ -68,8 +69,14 @@ class Config {
   /// exactly one element (`layers[2].cell=gru` on a two-layer file adds a third table).
   /// Replaces whatever was at `key`.
   void set(const std::string& key, const std::string& value);
-  /// `set` for a `key=value` argument as given on the command line.
+  /// `set`, remembering where the value came from (`--tau`, `--set 'tau=2'`): errors about
+  /// this key (and keys below it) then name `origin` instead of the file.
+  void set(const std::string& key, const std::string& value, const std::string& origin);
+  /// `set` for a `key=value` argument as given on the command line; its errors name
+  /// `--set '<assignment>'`.
   void set_assignment(const std::string& assignment);
+  /// A string as a TOML basic string (quoted and escaped), for `set`.
+  static std::string quote(const std::string& text);
 
   bool has(const std::string& key) const;
   /// Number of elements of the array at `key`; 0 when absent; InputError when not an array.
@@ -96,6 +103,12 @@ class Config {
                                       Range range = Range::any()) const;
   /// The value at `key` written as TOML (`-3`, `"gru"`, `[1, 2]`), or nullopt when absent.
   std::optional<std::string> value_text(const std::string& key) const;
+  /// The entries of the table at `key` ("" for the root) in key order, as
+  /// {name, value written as TOML}; names are raw (a quoted key such as
+  /// 'input.sinusoids[0].amplitude' comes back as that text). InputError when not a table.
+  std::vector<std::pair<std::string, std::string>> entries(const std::string& key) const;
+  /// The table at `key` as a configuration of its own, named `name` (empty when absent).
+  Config subtable(const std::string& key, const std::string& name) const;
 
   /// Refuses keys not matched by `allowed`: dotted patterns with `*` for array indices,
   /// e.g. {"input_size", "layers.*.hidden_size"}. An allowed key's value is not inspected

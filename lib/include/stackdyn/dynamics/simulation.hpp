@@ -2,15 +2,10 @@
 // trajectories in an HDF5 group: what `stackdyn simulate` and `stackdyn sweep` run, and
 // what a program (the demo) can call directly.
 //
-// Configuration keys (TOML; each also `--set key=value`; docs/simulation.md has the table):
-//   mode = "continuous" | "discrete"     tau = 1.0 | [per layer]     method = "dopri5"
-//   rtol, atol, dt, t_end (continuous), steps (discrete), dt_out, batch, seed, s0_scale,
-//   input_file, and the input signal: input.constant, input.sinusoids[i].{channel,
-//   amplitude, frequency, phase}, input.pulses[i].{channel, start, duration, amplitude},
-//   input.noise.{std, interval, seed}, input.flipflop.{bits, interval, probability,
-//   amplitude, seed}.
+// Configuration keys: simulation_options() (docs/simulation.md has the table).
 #pragma once
 #include <stackdyn/core/config.hpp>
+#include <stackdyn/core/options.hpp>
 #include <stackdyn/core/h5.hpp>
 #include <stackdyn/dynamics/inputs.hpp>
 #include <stackdyn/dynamics/integrate.hpp>
@@ -38,23 +33,30 @@ struct SimulationConfig {
   std::string input_path;  ///< recorded in the result
 };
 
-/// Every key simulation_config reads, as Config::check_keys patterns.
-const std::vector<std::string>& simulation_config_keys();
+/// Every key simulation_config reads, with its flag, type, default and help: the one
+/// place where the simulation's defaults are written.
+const OptionTable& simulation_options();
 
 /// Reads and checks a configuration against `model` (tau count, positive tolerances and
 /// steps, channels within the input width, the input file's width and s0's width, ...):
 /// InputError naming cfg.name() or the file and the key or dataset. Unknown keys are refused.
 SimulationConfig simulation_config(const Config& cfg, const Model& model);
 
+/// Bytes of the `states` and `time` datasets the simulation writes (before compression).
+double simulation_output_bytes(const SimulationConfig& cfg, const Model& model);
+
 struct SimulationHooks {
   std::function<void(double fraction)> progress;  ///< called now and then with the done fraction
   h5::File* flush_file = nullptr;                 ///< flushed periodically during the run
+  /// Asked at every output sample; true stops the run there (status "interrupted at ...").
+  std::function<bool()> stop;
 };
 
 struct SimulationResult {
   IntegrationStats stats;
   long long outputs = 0;
   double wall_seconds = 0;
+  std::string interrupted;  ///< empty, or the status "interrupted at t = ..." of a stopped run
 };
 
 /// Simulates and writes into `out`: `time` (n_out,), `states` (batch, n_out, state_dim)
@@ -62,7 +64,8 @@ struct SimulationResult {
 /// attributes mode,
 /// units, method, tau, rtol, atol, dt and the group `statistics` (steps, rejected_steps,
 /// rhs_evaluations, jacobian_evaluations, outputs, wall_seconds) and `status`
-/// ("complete" or "diverged"). On divergence the group keeps every output before it, the
+/// ("complete", "diverged", or "interrupted at t = T" when hooks.stop said so: the samples up
+/// to T are written and the run returns normally). On divergence the group keeps every output before it, the
 /// statistics and status = "diverged", and DivergenceError is rethrown.
 SimulationResult simulate(const Model& model, const SimulationConfig& cfg, h5::Group& out,
                           const SimulationHooks& hooks = {});

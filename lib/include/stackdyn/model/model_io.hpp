@@ -24,8 +24,18 @@ void write_model(const Model& m, const std::string& path, const Provenance& p);
 /// Writes a model into an open group, e.g. to embed it into a result file.
 void write_model(const Model& m, h5::Group& g, const Provenance& p);
 
-/// The state's layout in a result group: dataset `state_slices` (L, 2) of [offset, size]
-/// rows, and attributes `state_dim` and `state_layout` (readable, one entry per layer).
-void write_state_layout(h5::Group& group, const Model& m);
+/// One way to name a model, for every command that reads one:
+///   - a model file (`model.h5`);
+///   - a result file that holds a model: its group `/final_model` (a training run) or
+///     `/model` (the demo's file);
+///   - `FILE.h5:/path/to/group`, a model stored in any group of a file.
+/// InputError naming the spec when none of these holds a model.
+Model read_model_spec(const std::string& spec);
+/// The file part of a model spec (`FILE.h5` of `FILE.h5:/group`, else the spec itself).
+std::string model_spec_file(const std::string& spec);
+
+/// Writes /state_slices (L, 2), the attribute state_dim and a readable state_layout: the
+/// state order of docs/design.md 2, recorded in every result file.
+void write_state_layout(h5::Group& root, const Model& m);
 
 }  // namespace stackdyn

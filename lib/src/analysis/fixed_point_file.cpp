@@ -1,103 +1,15 @@
-// Options, inputs and result datasets of the fixed-point commands (see fixed_point_io.hpp).
-#include "fixed_point_io.hpp"
-
-#include "command_util.hpp"
-
-#include <stackdyn/core/error.hpp>
+// The fixed-point result file (see fixed_point_file.hpp).
+#include <stackdyn/analysis/fixed_point_file.hpp>
 #include <stackdyn/model/model_io.hpp>
 
-#include <charconv>
 #include <cmath>
+#include <complex>
 #include <limits>
 
-namespace stackdyn::cli {
+namespace stackdyn {
 
 using Eigen::MatrixXcd;
 using Eigen::VectorXcd;
-
-std::string format_double(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  std::string s(buf, r.ptr);
-  if (s.find_first_of(".eE") == std::string::npos) s += ".0";  // a TOML float, not an integer
-  return s;
-}
-
-void set_list(Config& cfg, const std::string& key, const std::optional<std::string>& value, const std::string& flag) {
-  if (!value) return;
-  const auto values = parse_list(*value, flag);
-  std::string text = "[";
-  for (std::size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + format_double(values[i]);
-  cfg.set(key, text + "]");
-}
-
-void set_value(Config& cfg, const std::string& key, const std::optional<std::string>& value) {
-  if (value) cfg.set(key, *value);
-}
-
-void require_causal(const Model& model, const std::string& path) {
-  if (model.bidirectional)
-    throw InputError(path + ": the model is bidirectional, a sequence model rather than a causal dynamical "
-                            "system; fixed points need a unidirectional model");
-}
-
-FixedPointSearch search_from_config(const Config& cfg, const Model& model) {
-  FixedPointSearch s;
-  const std::string mode = cfg.get_string("mode", "discrete");
-  if (mode == "discrete")
-    s.view = TimeView::Discrete;
-  else if (mode == "continuous")
-    s.view = TimeView::Continuous;
-  else
-    throw cfg.error("mode", "expected discrete or continuous, got '" + mode + "'");
-  s.tau = cfg.get_double_list("tau", {1.0}, Range::positive());
-  if (s.tau.size() != 1 && s.tau.size() != static_cast<std::size_t>(model.num_layers()))
-    throw cfg.error("tau", "expected one value or one per layer (" + std::to_string(model.num_layers()) + "), got " +
-                               std::to_string(s.tau.size()));
-  for (double t : s.tau)
-    if (!std::isfinite(t)) throw cfg.error("tau", "expected finite values");
-  s.finder.method = parse_finder_method(cfg.get_string("method", "lm"), cfg.name() + ": key 'method'");
-  const int default_iters = s.finder.method == FinderMethod::Adam ? 5000 : 200;
-  s.finder.max_iters = static_cast<int>(cfg.get_int("max_iters", default_iters, Range::closed(1, 1e9)));
-  s.finder.q_tol = cfg.get_double("q_tol", 1e-12, Range::positive());
-  if (!std::isfinite(s.finder.q_tol)) throw cfg.error("q_tol", "expected a finite number > 0");
-  s.finder.step_tol = cfg.get_double("step_tol", 1e-14, Range::non_negative());
-  s.finder.threads = static_cast<int>(cfg.get_int("threads", 0, Range::closed(0, 4096)));
-  s.n_init = static_cast<int>(cfg.get_int("n_init", 256, Range::closed(1, 1e8)));
-  s.seed = static_cast<std::uint64_t>(cfg.get_int("seed", 0, Range::non_negative()));
-  s.noise = cfg.get_double("noise", 0.5, Range::non_negative());
-  s.unique.tol = cfg.get_double("unique_tol", 1e-3, Range::positive());
-  s.unique.outlier_distance_scale = cfg.get_double("outlier_scale", 0.0, Range::non_negative());
-  s.unique.include_slow = cfg.get_bool("include_slow", false);
-  s.eigen.method = parse_eigen_method(cfg.get_string("eig_method", "auto"), cfg.name() + ": key 'eig_method'");
-  s.eigen.which = cfg.has("which") ? parse_eigen_order(cfg.get_string("which"), cfg.name() + ": key 'which'")
-                                   : natural_order(s.view);
-  s.eigen.top_k = static_cast<int>(cfg.get_int("top_k", 20, Range::closed(1, 1e6)));
-  s.eigen.n_vectors = static_cast<int>(cfg.get_int("n_vectors", 3, Range::closed(0, 1e6)));
-  s.hierarchical = cfg.get_bool("hierarchical", false);
-  s.max_combinations = static_cast<int>(cfg.get_int("max_combinations", 256, Range::closed(1, 1e7)));
-  s.saddle_graph = cfg.get_bool("saddle_graph", false);
-  return s;
-}
-
-VectorXd input_from_config(const Config& cfg, const Model& model) {
-  const auto v = cfg.get_double_list("input_constant", std::vector<double>(static_cast<std::size_t>(model.input_size), 0.0));
-  if (v.size() != static_cast<std::size_t>(model.input_size))
-    throw cfg.error("input_constant", "expected " + std::to_string(model.input_size) +
-                                          " values (the model's input_size), got " + std::to_string(v.size()));
-  for (std::size_t i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i])) throw cfg.error("input_constant", "value " + std::to_string(i) + " is not finite");
-  return Eigen::Map<const VectorXd>(v.data(), static_cast<Eigen::Index>(v.size()));
-}
-
-MatrixXd read_states(const std::string& path, const Model& model, const std::string& dataset) {
-  const h5::File f = h5::File::open(path);
-  const h5::Array a = read_checked(f, dataset, {-1, model.state_dim()}, {"n", "state_dim"});
-  if (a.shape[0] == 0) throw InputError(path + ": dataset '" + dataset + "' is empty; expected at least one state");
-  return Eigen::Map<const MatrixXd>(a.data.data(), model.state_dim(), static_cast<Eigen::Index>(a.shape[0]));
-}
 
 namespace {
 
@@ -340,4 +252,4 @@ void write_fixed_point_report(h5::Group& root, const Model& model, const VectorX
   }
 }
 
-}  // namespace stackdyn::cli
+}  // namespace stackdyn
