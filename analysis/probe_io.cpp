@@ -23,6 +23,9 @@ SimulationConfig probe_drive(const Config& cfg, const Model& model) {
   for (const char* key : {"mode", "tau", "rtol", "atol", "dt", "batch", "seed", "input_file", "input"})
     if (const auto v = cfg.value_text(key)) sub.set(key, *v);
   if (!sub.has("mode")) sub.set("mode", "\"discrete\"");
+  // The lengths are the caller's (with its own check against the input file's horizon).
+  sub.set("steps", "1");
+  sub.set("t_end", "1e-9");
   return simulation_config(sub, model);
 }
 
