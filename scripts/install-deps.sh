@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config
       catch2 libcli11-dev libtomlplusplus-dev
       liblapack-dev libopenblas-dev libopenblas0-pthread)  # dense eigen-solves: dgeev through OpenBLAS
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(python3 python3-numpy python3-h5py python3-torch python3-scipy
+  pkgs+=(python3 python3-numpy python3-h5py python3-torch python3-scipy python3-matplotlib
         libopenmpi-dev openmpi-bin)  # MPI is optional for the build; CI tests `mpirun -n 2 stackdyn sweep`
 fi
 SUDO=""

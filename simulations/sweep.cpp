@@ -11,6 +11,7 @@
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/model/init.hpp>
 #include <stackdyn/model/model_io.hpp>
+#include <stackdyn/model/spectral_radius.hpp>
 #include <stackdyn/core/parallel.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
 
@@ -111,7 +112,8 @@ Plan make_plan(const Config& doc, const std::string& path) {
 }
 
 // The model and simulation configuration of one run: keys `model_file`, `model.<key>`
-// (an override of the init description) or a simulation key.
+// (an override of the init description), `radius.<l>` (layer l's recurrent spectral radius,
+// every gate block, set after the model is built) or a simulation key.
 struct RunSetup {
   Model model;
   std::string model_path;
@@ -124,8 +126,11 @@ RunSetup setup_run(const Plan& p, const std::vector<Assignment>& run, const std:
   s.sim = Config::from_string(p.simulate_toml, where);
   std::optional<Config> mc;
   if (!p.model_toml.empty()) mc = Config::from_file(p.model_toml);
+  std::vector<Assignment> radii;
   for (const auto& [key, value] : run) {
-    if (key == "model_file") {
+    if (key.rfind("radius.", 0) == 0) {
+      radii.emplace_back(key, value);
+    } else if (key == "model_file") {
       Config tmp = Config::from_string("v = " + value, where);
       s.model_path = tmp.get_string("v");
     } else if (key.rfind("model.", 0) == 0) {
@@ -136,6 +141,14 @@ RunSetup setup_run(const Plan& p, const std::vector<Assignment>& run, const std:
     }
   }
   s.model = mc ? model_from_config(*mc) : read_model_spec(s.model_path);
+  for (const auto& [key, value] : radii) {
+    const Config v = Config::from_string("v = " + value, where + " key '" + key + "'");
+    const std::string layer = key.substr(7);
+    if (layer.empty() || layer.find_first_not_of("0123456789") != std::string::npos)
+      throw InputError(where + ": key '" + key + "': expected radius.<layer>, the layer a number from 0");
+    set_layer_radius(s.model, std::stoi(layer), v.get_double("v", Range::positive()), RadiusBlocks::Gates,
+                     where + " key '" + key + "'");
+  }
   return s;
 }
 

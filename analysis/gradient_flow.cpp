@@ -1,0 +1,135 @@
+// `stackdyn gradient-flow MODEL.h5 [CONFIG.toml] -o GF.h5`: norms of the blocks of products of
+// Jacobians along one driven trajectory, time x depth, and the paths in depth (docs/probes.md).
+#include "cli.hpp"
+#include "command_util.hpp"
+#include "fixed_point_io.hpp"
+#include "probe_io.hpp"
+
+#include <stackdyn/analysis/gradient_flow.hpp>
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/model/model_io.hpp>
+
+#include <optional>
+#include <ostream>
+
+namespace stackdyn::cli {
+namespace {
+
+struct GradientFlowCliOptions {
+  std::string model, config, output;
+  std::optional<std::string> input_file, steps, sample;
+  std::vector<std::string> sets;
+};
+
+// The initial state of sample b: the input file's s0, or its h0 (and c0), torch-shaped
+// (num_layers, batch, hidden_size); zeros otherwise.
+VectorXd initial_state(const Model& model, const SimulationConfig& drive, int b) {
+  const int N = model.state_dim();
+  if (drive.s0.size() > 0) return drive.s0.col(b);
+  VectorXd s = VectorXd::Zero(N);
+  if (drive.input_path.empty()) return s;
+  const h5::File f = h5::File::open(drive.input_path);
+  const auto slices = model.state_slices();
+  for (const char* name : {"h0", "c0"}) {
+    if (!f.has(name)) continue;
+    const bool cell = name[0] == 'c';
+    const int n = model.layers[0].hidden_size;
+    for (const auto& l : model.layers)
+      if (l.hidden_size != n)
+        throw InputError(drive.input_path + ": dataset '" + name +
+                         "' needs layers of one width; the model's differ, give 's0' (batch, state_dim) instead");
+    const h5::Array a = read_checked(f, name, {model.num_layers(), drive.batch, n}, {"num_layers", "batch", "hidden_size"});
+    for (int l = 0; l < model.num_layers(); ++l) {
+      const auto& sl = slices[static_cast<std::size_t>(l)];
+      if (cell && !sl.has_cell_state) continue;
+      for (int i = 0; i < n; ++i)
+        s(sl.offset + (cell ? n : 0) + i) = a.data[(static_cast<std::size_t>(l) * drive.batch + b) * n + i];
+    }
+  }
+  return s;
+}
+
+int run_gradient_flow(const GradientFlowCliOptions& o, Context& ctx) {
+  const Model model = read_model(o.model);
+  if (model.bidirectional)
+    throw InputError(o.model + ": the model is bidirectional; gradient-flow follows the causal map and needs a "
+                               "unidirectional model");
+  Config cfg = o.config.empty() ? Config::from_string("", "gradient-flow options") : Config::from_file(o.config);
+  if (o.input_file) cfg.set("input_file", "\"" + *o.input_file + "\"");
+  set_value(cfg, "steps", o.steps);
+  set_value(cfg, "sample", o.sample);
+  for (const auto& a : o.sets) cfg.set_assignment(a);
+  std::vector<std::string> keys = probe_drive_keys();
+  keys.emplace_back("steps");
+  keys.emplace_back("sample");
+  cfg.check_keys(keys);
+  if (cfg.has("mode") && cfg.get_string("mode") != "discrete")
+    throw cfg.error("mode", "gradient-flow follows the discrete map; expected discrete");
+  const SimulationConfig drive = probe_drive(cfg, model);
+  const long long T = cfg.get_int("steps", 100, Range::at_least(1));
+  const int b = static_cast<int>(cfg.get_int("sample", 0, Range::non_negative()));
+  if (b >= drive.batch)
+    throw cfg.error("sample", std::to_string(b) + " is not a sample of the batch of " + std::to_string(drive.batch) +
+                                  "; expected 0 <= sample < " + std::to_string(drive.batch));
+  InputSignal input(drive.input, model.input_size, drive.batch, cfg.name());
+  if (T > input.step_horizon())
+    throw cfg.error("steps", std::to_string(T) + " steps, but the input file has " +
+                                 std::to_string(input.step_horizon()) + " samples");
+  MatrixXd X(model.input_size, T), Xb(model.input_size, drive.batch);
+  for (long long t = 0; t < T; ++t) {
+    input.at_step(t, Xb);
+    X.col(t) = Xb.col(b);
+  }
+  const GradientFlowResult r = gradient_flow(model, X, initial_state(model, drive, b));
+  const auto paths = depth_path_counts(model);
+
+  h5::AtomicOutput out(o.output);
+  h5::File& f = out.file();
+  write_provenance(f, make_provenance(ctx, o.model, cfg.to_toml(), drive.seed));
+  write_probe_frame(f, model, TimeView::Discrete, {1.0}, "gradient_flow");
+  f.set_attr("steps", T);
+  f.set_attr("sample", static_cast<long long>(b));
+  f.set_attr("input_path", drive.input_path);
+  const int L = model.num_layers();
+  f.write("jacobian_norms", r.norms.back());
+  f.set_dim_labels("jacobian_norms", {"time", "layer"});
+  std::vector<double> all;
+  all.reserve(static_cast<std::size_t>(L) * static_cast<std::size_t>(T) * static_cast<std::size_t>(L));
+  for (const auto& m : r.norms)
+    for (Eigen::Index t = 0; t < m.rows(); ++t)
+      for (Eigen::Index l = 0; l < m.cols(); ++l) all.push_back(m(t, l));
+  f.write("jacobian_norms_all", {static_cast<std::size_t>(L), static_cast<std::size_t>(T), static_cast<std::size_t>(L)},
+          all.data());
+  f.set_dim_labels("jacobian_norms_all", {"output_layer", "time", "layer"});
+  f.write_int("depth_path_counts", {paths.size()}, paths.data());
+  f.set_dim_labels("depth_path_counts", {"layer"});
+  f.write("states", MatrixXd(r.states.transpose()));
+  f.set_dim_labels("states", {"time", "state"});
+  out.commit();
+
+  ctx.out << o.output << ": " << T << " steps, " << L << " layers; |d h_T^(top) / d s_0^(l)|_F:";
+  for (int l = 0; l < L; ++l) ctx.out << " " << r.norms.back()(0, l);
+  ctx.out << "\n";
+  return 0;
+}
+
+const bool registered = register_command(
+    {"gradient-flow", "Norms of Jacobian products across time and depth along one driven trajectory",
+     [](CLI::App& sub) -> Runner {
+       auto o = std::make_shared<GradientFlowCliOptions>();
+       sub.add_option("model", o->model, "Model file (HDF5)")->required();
+       sub.add_option("config", o->config, "Options as TOML: simulate's input keys (input.*, input_file), steps, sample");
+       sub.add_option("-o,--output", o->output, "Result file (HDF5)")->required();
+       sub.add_option("--input-file", o->input_file,
+                      "Inputs: 'inputs' (batch, time, input_size), optional 's0' or 'h0'/'c0' (initial state)");
+       sub.add_option("--steps", o->steps, "Steps T of the trajectory (default 100)");
+       sub.add_option("--sample", o->sample, "Sample of the input file's batch (default 0)");
+       sub.add_option("--set", o->sets, "KEY=VALUE: any key, e.g. input.sinusoids[0].amplitude=0.5 (repeatable)");
+       sub.footer(
+           "GF.h5 holds jacobian_norms (T, L), jacobian_norms_all (L, T, L), depth_path_counts (L,) and the\n"
+           "trajectory's states (T + 1, state_dim). See docs/probes.md.");
+       return [o](Context& ctx) { return run_gradient_flow(*o, ctx); };
+     }});
+
+}  // namespace
+}  // namespace stackdyn::cli

@@ -1,0 +1,201 @@
+// Lyapunov spectra on cases with known answers: a contracting stack with zero biases and
+// no input has the exponents log|eig| of its weight blocks (continuous view: (Re eig - 1)/tau);
+// a stack that settles on a stable fixed point has log|eig| of the Jacobian there (an LSTM
+// layer's cell state included); random tanh networks change sign across the transition; the
+// per-layer spectra make up the stack's. And the command line's file and bad input.
+#include "cli_helpers.hpp"
+#include "probe_models.hpp"
+
+#include <catch2/catch.hpp>
+#include <stackdyn/analysis/lyapunov.hpp>
+#include <stackdyn/core/h5.hpp>
+#include <stackdyn/core/random.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/model/stack.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+using namespace stackdyn;
+using Catch::Matchers::Contains;
+
+namespace {
+
+MatrixXd random_states(int N, int B, std::uint64_t seed) {
+  Rng rng(seed);
+  MatrixXd S(N, B);
+  for (Eigen::Index i = 0; i < S.size(); ++i) S.data()[i] = 0.5 * rng.normal();
+  return S;
+}
+
+// The exponents each layer's weight block predicts at the zero state.
+VectorXd weight_block_exponents(const Model& m, int layer, TimeView view, double tau) {
+  const Eigen::VectorXcd ev = test::eigenvalues(m.layers[static_cast<std::size_t>(layer)].fwd.w_hh);
+  VectorXd r(ev.size());
+  for (Eigen::Index i = 0; i < ev.size(); ++i)
+    r(i) = view == TimeView::Discrete ? std::log(std::abs(ev(i))) : (ev(i).real() - 1) / tau;
+  return test::descending(r);
+}
+
+void check_known_stack(TimeView view) {
+  const Model m = test::contracting_tanh_stack({4, 5, 3}, {0.6, 0.85, 0.95}, 7);
+  const std::vector<double> tau = view == TimeView::Discrete ? std::vector<double>{1.0} : std::vector<double>{1, 2, 0.5};
+  LyapunovOptions o;
+  o.view = view;
+  o.tau = tau;
+  o.length = view == TimeView::Discrete ? 4000 : 400;
+  o.transient = view == TimeView::Discrete ? 400 : 40;
+  const LyapunovResult r = lyapunov_spectrum(m, InputSpec{}, random_states(m.state_dim(), 2, 3), o);
+
+  VectorXd expected(m.state_dim());
+  Eigen::Index at = 0;
+  for (int l = 0; l < 3; ++l) {
+    const VectorXd e = weight_block_exponents(m, l, view, tau.size() == 1 ? tau[0] : tau[static_cast<std::size_t>(l)]);
+    expected.segment(at, e.size()) = e;
+    at += e.size();
+    // Each layer's own spectrum is its block's.
+    REQUIRE(r.layer_exponents.rows() == 3);
+    for (Eigen::Index i = 0; i < e.size(); ++i) CHECK(r.layer_exponents(l, i) == Approx(e(i)).margin(4e-3));
+    for (Eigen::Index i = e.size(); i < r.layer_exponents.cols(); ++i) CHECK(std::isnan(r.layer_exponents(l, i)));
+  }
+  expected = test::descending(expected);
+  REQUIRE(r.exponents.size() == m.state_dim());
+  for (Eigen::Index i = 0; i < expected.size(); ++i) {
+    INFO("exponent " << i);
+    CHECK(r.exponents(i) == Approx(expected(i)).margin(4e-3));
+  }
+  // The running estimate ends at the result; every sample agrees.
+  CHECK((r.running.bottomRows(1).transpose() - r.exponents).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((r.per_sample.row(0) - r.per_sample.row(1)).cwiseAbs().maxCoeff() < 4e-3);
+  CHECK(r.kaplan_yorke == 0.0);  // all negative
+}
+
+// A single tanh layer W = g G / sqrt(N) (G standard normal), no bias, no input.
+Model random_tanh(int N, double g, unsigned seed) {
+  Model m = test::random_model(1, {{CellType::RnnTanh, N, false, false, {}, false, false}}, seed);
+  Rng rng(seed);
+  auto& W = m.layers[0].fwd.w_hh;
+  for (Eigen::Index i = 0; i < W.size(); ++i) W.data()[i] = g * rng.normal() / std::sqrt(static_cast<double>(N));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("lyapunov: a contracting tanh stack without biases has log|eig| of its weight blocks", "[lyapunov]") {
+  check_known_stack(TimeView::Discrete);
+}
+
+TEST_CASE("lyapunov: the continuous view has (Re eig - 1)/tau of the weight blocks", "[lyapunov]") {
+  check_known_stack(TimeView::Continuous);
+}
+
+TEST_CASE("lyapunov: at a stable fixed point of an LSTM stack, log|eig| of the Jacobian, cell state included",
+          "[lyapunov]") {
+  const Model m = test::random_model(2, {{CellType::RnnTanh, 3}, {CellType::Lstm, 3}}, 11, 0.5);
+  const Stack stack(m);
+  // The fixed point under x = 0, by iterating the (contracting) map.
+  VectorXd s = VectorXd::Zero(m.state_dim()), x = VectorXd::Zero(2);
+  for (int i = 0; i < 5000; ++i) s = stack.linearize(x, s).s_next;
+  const auto lin = stack.linearize(x, s);
+  REQUIRE((lin.s_next - s).norm() < 1e-12);
+  const Eigen::VectorXcd ev = test::eigenvalues(stack.jacobian_state(lin));
+  REQUIRE(ev.cwiseAbs().maxCoeff() < 1);
+  VectorXd expected(ev.size());
+  for (Eigen::Index i = 0; i < ev.size(); ++i) expected(i) = std::log(std::abs(ev(i)));
+  expected = test::descending(expected);
+
+  LyapunovOptions o;
+  o.length = 3000;
+  o.transient = 300;
+  const LyapunovResult r = lyapunov_spectrum(m, InputSpec{}, random_states(m.state_dim(), 1, 5), o);
+  REQUIRE(r.exponents.size() == 9);  // h of layer 1, [h; c] of the LSTM layer
+  for (Eigen::Index i = 0; i < 9; ++i) CHECK(r.exponents(i) == Approx(expected(i)).margin(5e-3));
+  CHECK(r.layer_exponents.row(1).head(6).allFinite());
+}
+
+TEST_CASE("lyapunov: random tanh networks are stable for small gain and chaotic above the transition",
+          "[lyapunov]") {
+  for (const TimeView view : {TimeView::Discrete, TimeView::Continuous}) {
+    for (const double g : {0.5, 3.0}) {
+      const Model m = random_tanh(120, g, 21);
+      LyapunovOptions o;
+      o.view = view;
+      o.k = 3;
+      o.length = view == TimeView::Discrete ? 2000 : 200;
+      o.transient = view == TimeView::Discrete ? 300 : 50;
+      const LyapunovResult r = lyapunov_spectrum(m, InputSpec{}, random_states(120, 2, 9), o);
+      INFO((view == TimeView::Discrete ? "discrete" : "continuous") << " g = " << g << " largest " << r.exponents(0));
+      REQUIRE(r.exponents.size() == 3);
+      CHECK(r.layer_exponents.size() == 0);  // only with every exponent
+      CHECK(r.exponents(0) >= r.exponents(1));
+      if (g < 1) {
+        CHECK(r.exponents(0) < -0.1);
+        CHECK(r.kaplan_yorke == 0.0);
+      } else {
+        CHECK(r.exponents(0) > 0.02);
+      }
+    }
+  }
+}
+
+TEST_CASE("lyapunov: the Kaplan-Yorke dimension", "[lyapunov]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK(kaplan_yorke_dimension((VectorXd(3) << 0.5, -0.2, -1.0).finished(), 3) == Approx(2 + 0.3 / 1.0));
+  CHECK(kaplan_yorke_dimension((VectorXd(3) << 0.5, -1.0, -2.0).finished(), 3) == Approx(1 + 0.5 / 1.0));
+  CHECK(kaplan_yorke_dimension((VectorXd(2) << -0.1, -1.0).finished(), 5) == 0.0);
+  CHECK(std::isnan(kaplan_yorke_dimension((VectorXd(2) << 0.3, 0.1).finished(), 5)));
+  CHECK(kaplan_yorke_dimension((VectorXd(2) << 0.3, 0.1).finished(), 2) == 2.0);
+  (void)nan;
+}
+
+TEST_CASE("lyapunov command writes the contract's datasets", "[lyapunov][cli]") {
+  test::ScratchDir dir("lyapunov_cli");
+  const std::string model = dir / "m.h5", out = dir / "ly.h5";
+  write_model(test::contracting_tanh_stack({3, 4}, {0.5, 0.9}, 2), model, Provenance{});
+  const auto r = test::run_cli({"lyapunov", model, "-o", out, "--steps", "500", "--transient", "50", "--batch", "3",
+                                "--seed", "4", "--record-every", "100", "--set", "input.constant=[0.1]"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const h5::File f = h5::File::open(out);
+  CHECK(f.read("exponents").shape == h5::Shape{7});
+  CHECK(f.read("exponents_per_sample").shape == h5::Shape{3, 7});
+  CHECK(f.read("running").shape == h5::Shape{5, 7});
+  CHECK(f.read("layer_exponents").shape == h5::Shape{2, 4});
+  CHECK(f.read("kaplan_yorke_dimension").shape.empty());
+  const MatrixXd running = f.read_matrix("running");
+  const VectorXd ex = f.read_vector("exponents");
+  CHECK((running.row(4).transpose() - ex).cwiseAbs().maxCoeff() == 0.0);
+  for (Eigen::Index i = 1; i < ex.size(); ++i) CHECK(ex(i) <= ex(i - 1));
+  CHECK(f.attr_string("kind") == "lyapunov");
+
+  // Top-k and the continuous view: no layer_exponents.
+  const auto r2 = test::run_cli({"lyapunov", model, "-o", out, "--mode", "continuous", "--t-end", "20", "--k", "2"});
+  REQUIRE(r2.code == 0);
+  const h5::File f2 = h5::File::open(out);
+  CHECK(f2.read("exponents").shape == h5::Shape{2});
+  CHECK_FALSE(f2.has("layer_exponents"));
+}
+
+TEST_CASE("lyapunov command refuses bad input with one line", "[lyapunov][cli][errors]") {
+  test::ScratchDir dir("lyapunov_errors");
+  const std::string model = dir / "m.h5", bidi = dir / "bidi.h5", out = dir / "ly.h5";
+  write_model(test::contracting_tanh_stack({3, 4}, {0.5, 0.9}, 2), model, Provenance{});
+  write_model(test::random_model(1, {{CellType::Gru, 3}}, 1, 0.5, true), bidi, Provenance{});
+  test::expect_clean_failure(test::run_cli({"lyapunov", model, "-o", out, "--k", "8"}), out, {"k", "7"});
+  test::expect_clean_failure(test::run_cli({"lyapunov", bidi, "-o", out}), out, {"bidirectional"});
+  test::expect_clean_failure(test::run_cli({"lyapunov", model, "-o", out, "--steps", "0"}), out, {"steps"});
+  test::expect_clean_failure(test::run_cli({"lyapunov", model, "-o", out, "--mode", "sideways"}), out, {"mode"});
+
+  // A trajectory that leaves the finite numbers: exit 1, the step and layer named, no file.
+  const std::string relu = dir / "relu.h5";
+  Model m = test::random_model(1, {{CellType::RnnTanh, 2}, {CellType::RnnRelu, 2, false, false, {}, false, false}}, 3);
+  m.layers[1].fwd.w_hh = 3 * MatrixXd::Identity(2, 2);
+  m.layers[1].fwd.w_ih.setZero();
+  write_model(m, relu, Provenance{});
+  const auto r = test::run_cli({"lyapunov", relu, "-o", out, "--steps", "2000", "--batch", "4", "--threads", "1"});
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Contains("stackdyn: error: ") && Contains("step") && Contains("layer 1"));
+  CHECK_FALSE(std::filesystem::exists(out));
+  CHECK_FALSE(std::filesystem::exists(out + ".partial"));
+}
