@@ -97,7 +97,7 @@ const bool registered = register_command(
        sub.add_option("-o,--output", o->output, "Result file (HDF5)")->required();
        sub.add_option("--mode", o->mode, "discrete | continuous (default continuous)");
        sub.add_option("--tau", o->tau, "Time constant: one value, or one per layer separated by commas");
-       sub.add_option("--method", o->method, "euler | rk4 | dopri5 | rosenbrock4 | bulirsch_stoer | rosenbrock4_odeint (default dopri5)");
+       sub.add_option("--method", o->method, "euler | rk4 | dopri5 | rosenbrock4 | bulirsch_stoer | rosenbrock4_odeint | cascade | auto (default dopri5)");
        sub.add_option("--rtol", o->rtol, "Relative tolerance of the adaptive methods (default 1e-6)");
        sub.add_option("--atol", o->atol, "Absolute tolerance of the adaptive methods (default 1e-9)");
        sub.add_option("--dt", o->dt, "Fixed step (euler, rk4); first trial step of the adaptive methods");
