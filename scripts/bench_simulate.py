@@ -8,7 +8,10 @@ solve_ivp on identical systems, measured alternately in one run, reporting media
 
 Systems: 3-layer vanilla tanh stacks of 32 and 128 units per layer, two sinusoids as input,
 t in [0, 200]. Non-stiff (tau = 1): stackdyn dopri5 against scipy RK45. Stiff (layer 2's tau
-= 0.01): stackdyn rosenbrock4 against scipy BDF, both given the analytic Jacobian.
+= 0.01): stackdyn rosenbrock4 against scipy BDF, both given the analytic Jacobian. Each case
+also runs the cascade (`--methods mono cascade auto`, the default): `cascade` (dopri5 in every
+layer; in the stiff case `cascade:dopri5,rosenbrock4,dopri5` instead) and `auto` (the
+cascade with each layer's method chosen from its diagonal block).
 
 Both sides run one thread (OPENBLAS_NUM_THREADS=1 for numpy/scipy, stackdyn is serial for one
 trajectory), float64. Each round times scipy, then stackdyn at the same rtol/atol, then
@@ -98,15 +101,17 @@ def scipy_run(f, n, method, rtol, atol, jac=None):
 def ours(exe, n, stiff, method, rtol, atol):
     out = subprocess.run([exe, "run", str(n), str(int(stiff)), method, repr(rtol), repr(atol)], check=True,
                          capture_output=True, text=True).stdout.splitlines()
-    sec, steps, rejected, rhs, jac = out[0].split()
+    sec, steps, rejected, rhs, jac, *chosen = out[0].split()
     return float(sec), np.array([float(v) for v in out[1].split()]), {
-        "steps": int(steps), "rejected": int(rejected), "rhs": int(rhs), "jacobians": int(jac)}
+        "steps": int(steps), "rejected": int(rejected), "rhs": int(rhs), "jacobians": int(jac),
+        "chosen": chosen[0] if chosen else ""}
 
 
-def case(exe, n, stiff, rounds):
+def case(exe, n, stiff, rounds, methods):
     layers = load_model(exe, n)
     f, jac, N = system(layers, [1.0, 0.01, 1.0] if stiff else [1.0])
-    method, smethod = ("rosenbrock4", "BDF") if stiff else ("dopri5", "RK45")
+    mono, smethod = ("rosenbrock4", "BDF") if stiff else ("dopri5", "RK45")
+    methods = [mono if m == "mono" else m for m in methods]
     sjac = jac if stiff else None
     _, ref, _ = ours(exe, n, stiff, "dopri5", 1e-11 if stiff else 1e-12, 1e-13 if stiff else 1e-14)
     if not stiff:  # the reference itself against an independent one
@@ -114,32 +119,43 @@ def case(exe, n, stiff, rounds):
         print(f"  reference: stackdyn dopri5 1e-12 vs scipy DOP853 1e-12 differ by {np.abs(ref - ref_scipy).max():.1e}")
     t_s, y_s, st_s = scipy_run(f, N, smethod, RTOL, ATOL, sjac)
     err_s = np.abs(y_s - ref).max()
-    _, y_o, st_o = ours(exe, n, stiff, method, RTOL, ATOL)
-    err_o = np.abs(y_o - ref).max()
-    eq = RTOL
-    for r in LADDER:
-        _, y, _ = ours(exe, n, stiff, method, r, r * 1e-3)
-        if np.abs(y - ref).max() <= err_s:
-            eq = r
-        else:
-            break
-    _, y_eq, st_eq = ours(exe, n, stiff, method, eq, eq * 1e-3)
-    err_eq = np.abs(y_eq - ref).max()
-    ts, to, teq = [], [], []
+    info = {}
+    for method in methods:
+        _, y_o, st_o = ours(exe, n, stiff, method, RTOL, ATOL)
+        eq = RTOL
+        for r in LADDER:
+            _, y, _ = ours(exe, n, stiff, method, r, r * 1e-3)
+            if np.abs(y - ref).max() <= err_s:
+                eq = r
+            else:
+                break
+        _, y_eq, st_eq = ours(exe, n, stiff, method, eq, eq * 1e-3)
+        info[method] = (eq, np.abs(y_o - ref).max(), st_o, np.abs(y_eq - ref).max(), st_eq)
+    # One round: scipy, then every stackdyn method at the same and at equal accuracy.
+    ts, to, teq = [], {m: [] for m in methods}, {m: [] for m in methods}
     for _ in range(rounds):
         ts.append(scipy_run(f, N, smethod, RTOL, ATOL, sjac)[0])
-        to.append(ours(exe, n, stiff, method, RTOL, ATOL)[0])
-        teq.append(ours(exe, n, stiff, method, eq, eq * 1e-3)[0])
-    same = statistics.median(a / b for a, b in zip(ts, to))
-    equal = statistics.median(a / b for a, b in zip(ts, teq))
+        for m in methods:
+            eq = info[m][0]
+            to[m].append(ours(exe, n, stiff, m, RTOL, ATOL)[0])
+            teq[m].append(ours(exe, n, stiff, m, eq, eq * 1e-3)[0])
     label = "stiff (tau2 = 0.01)" if stiff else "non-stiff"
     print(f"  {label}: scipy {smethod} {statistics.median(ts)*1e3:.1f} ms ({st_s['steps']} steps, {st_s['rhs']} rhs"
           + (f", {st_s['lu']} LU" if stiff else "") + f"), error {err_s:.1e}")
-    print(f"    stackdyn {method} at the same rtol/atol: {statistics.median(to)*1e3:.2f} ms ({st_o['steps']} steps, "
-          f"{st_o['rhs']} rhs), error {err_o:.1e}: median ratio {same:.1f}x")
-    print(f"    stackdyn {method} at equal accuracy (rtol {eq:g}, atol {eq*1e-3:g}): {statistics.median(teq)*1e3:.2f} ms "
-          f"({st_eq['steps']} steps), error {err_eq:.1e}: median ratio {equal:.1f}x")
-    return same, equal
+    result = {}
+    for m in methods:
+        eq, err_o, st_o, err_eq, st_eq = info[m]
+        same = statistics.median(a / b for a, b in zip(ts, to[m]))
+        equal = statistics.median(a / b for a, b in zip(ts, teq[m]))
+        result[m] = equal
+        print(f"    stackdyn {m} at the same rtol/atol: {statistics.median(to[m])*1e3:.2f} ms ({st_o['steps']} steps, "
+              f"{st_o['rhs']} rhs{', ' + st_o['chosen'] if st_o['chosen'] else ''}), error {err_o:.1e}: "
+              f"median ratio {same:.1f}x")
+        print(f"    stackdyn {m} at equal accuracy (rtol {eq:g}, atol {eq*1e-3:g}): {statistics.median(teq[m])*1e3:.2f} ms "
+              f"({st_eq['steps']} steps), error {err_eq:.1e}: median ratio {equal:.1f}x")
+    best = max(result, key=result.get)
+    print(f"    fastest at equal accuracy: {best}")
+    return result
 
 
 _models = {}
@@ -158,6 +174,10 @@ def main():
     ap.add_argument("exe")
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 128])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--methods", nargs="+", default=["mono", "cascade", "auto"],
+                    help="stackdyn methods to compare; mono = dopri5 (non-stiff) or rosenbrock4 (stiff)")
+    ap.add_argument("--stiff-only", action="store_true")
+    ap.add_argument("--no-stiff", action="store_true")
     a = ap.parse_args()
     a_ = np.random.default_rng(0).random((1000, 1000))
     best = min(timeit_gemm(a_) for _ in range(5))
@@ -171,8 +191,11 @@ def main():
         flops = 2 * (n * 2 + n * n) + 2 * 2 * (n * n + n * n)
         print(f"  one rhs {rhs*1e6:.2f} us, its six matrix-vector products alone {mv*1e6:.2f} us: ratio {rhs/mv:.2f}; "
               f"products at {flops / mv / 1e9:.1f} GFLOP/s, the whole rhs at {flops / rhs / 1e9:.1f}")
-        case(a.exe, n, False, a.rounds)
-        case(a.exe, n, True, a.rounds)
+        if not a.stiff_only:
+            case(a.exe, n, False, a.rounds, a.methods)
+        if not a.no_stiff:
+            case(a.exe, n, True, a.rounds, [m for m in a.methods if m != "cascade"] + ["cascade:dopri5,rosenbrock4,dopri5"]
+                 if "cascade" in a.methods else a.methods)
 
 
 def timeit_gemm(a):

@@ -7,7 +7,9 @@
 //   bench_simulate model DIR N                       writes DIR/model_N.h5 (the weights)
 //   bench_simulate run N STIFF METHOD RTOL ATOL      one integration; prints
 //                                                    "seconds steps rejected rhs jacobians"
-//                                                    and then the final state, one line each
+//                                                    (and for the cascade its chosen methods)
+//                                                    and then the final state, one line each;
+//                                                    METHOD cascade:M1,M2,M3 sets the layers' methods
 //   bench_simulate rhs N                             one right-hand side against its
 //                                                    matrix-vector products alone, measured
 //                                                    alternately; prints the two median times (s)
@@ -22,6 +24,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 using namespace stackdyn;
@@ -94,7 +97,13 @@ int main(int argc, char** argv) {
     ContinuousSystem sys(m, bench_tau(std::atoi(argv[3]) != 0), input);
     Eigen::VectorXd s = Eigen::VectorXd::Zero(sys.size());
     IntegratorOptions o;
-    o.method = parse_method(argv[4], "method");
+    const std::string method = argv[4];
+    const auto colon = method.find(':');
+    o.method = parse_method(method.substr(0, colon), "method");
+    if (colon != std::string::npos) {
+      std::stringstream list(method.substr(colon + 1));
+      for (std::string m; std::getline(list, m, ',');) o.layer_methods.push_back(parse_layer_method(m, "method"));
+    }
     o.rtol = std::atof(argv[5]);
     o.atol = std::atof(argv[6]);
     o.t_end = 200;
@@ -104,7 +113,10 @@ int main(int argc, char** argv) {
     const IntegrationStats st = integrate(sys, s, o, [](const Eigen::VectorXd&, double) {});
     const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
     std::cout << sec << " " << st.steps << " " << st.rejected_steps << " " << st.rhs_evaluations << " "
-              << st.jacobian_evaluations << "\n";
+              << st.jacobian_evaluations;
+    std::string chosen;
+    for (const LayerStats& l : st.layers) chosen += (chosen.empty() ? " " : ",") + l.chosen;
+    std::cout << chosen << "\n";
     for (Eigen::Index i = 0; i < s.size(); ++i) std::cout << s[i] << (i + 1 < s.size() ? " " : "\n");
     return 0;
   }

@@ -2,6 +2,7 @@
 // follow odeint's rosenbrock4::do_step and rosenbrock4_controller::try_step line for line.
 #include "block_rosenbrock4.hpp"
 
+#include "cascade_layer.hpp"
 #include "rodas_coefficients.hpp"
 
 #include <algorithm>
@@ -12,9 +13,10 @@ namespace {
 const RodasCoefficients kC;
 }
 
-BlockRosenbrock4::BlockRosenbrock4(ContinuousSystem& sys, double atol, double rtol, const Eigen::VectorXd& s0)
-    : sys_(&sys), atol_(atol), rtol_(rtol), N_(sys.state_dim()), B_(sys.batch()),
-      slices_(sys.stack().slices()), J_(static_cast<std::size_t>(B_)),
+template <class System>
+BlockRosenbrock4<System>::BlockRosenbrock4(System& sys, const std::vector<StateSlice>& slices, double atol,
+                                           double rtol, const Eigen::VectorXd& s0)
+    : sys_(&sys), atol_(atol), rtol_(rtol), N_(sys.state_dim()), B_(sys.batch()), slices_(slices), J_(static_cast<std::size_t>(B_)),
       lu_(static_cast<std::size_t>(B_) * slices_.size()), x_(s0) {
   const Eigen::Index n = x_.size();
   for (Eigen::VectorXd* v : {&x_old_, &x_new_, &dxdt_, &dfdt_, &dxdt_new_, &xtmp_, &xerr_, &g1_, &g2_, &g3_, &g4_,
@@ -26,7 +28,8 @@ BlockRosenbrock4::BlockRosenbrock4(ContinuousSystem& sys, double atol, double rt
   tmp_.resize(widest);
 }
 
-void BlockRosenbrock4::factor(double t, double dt) {
+template <class System>
+void BlockRosenbrock4<System>::factor(double t, double dt) {
   const double shift = 1.0 / (kC.gamma * dt);
   for (int b = 0; b < B_; ++b) {
     sys_->jacobian(x_.segment(static_cast<Eigen::Index>(b) * N_, N_), t, b, J_[b], &dfdt_b_, false);
@@ -42,7 +45,8 @@ void BlockRosenbrock4::factor(double t, double dt) {
 
 // g <- (I/(gamma h) - J)^{-1} g: per sample, forward substitution through the layers. The
 // blocks left of the diagonal are -J_lk, so layer l's right-hand side gains J_lk g_k.
-void BlockRosenbrock4::solve(Eigen::VectorXd& g) {
+template <class System>
+void BlockRosenbrock4<System>::solve(Eigen::VectorXd& g) {
   for (int b = 0; b < B_; ++b) {
     auto gb = g.segment(static_cast<Eigen::Index>(b) * N_, N_);
     for (std::size_t l = 0; l < slices_.size(); ++l) {
@@ -56,7 +60,8 @@ void BlockRosenbrock4::solve(Eigen::VectorXd& g) {
   }
 }
 
-void BlockRosenbrock4::do_step(double t, double dt) {
+template <class System>
+void BlockRosenbrock4<System>::do_step(double t, double dt) {
   const ContinuousSystem::State& x = x_;
   (*sys_)(x, dxdt_, t);
   factor(t, dt);
@@ -93,12 +98,19 @@ void BlockRosenbrock4::do_step(double t, double dt) {
 }
 
 // odeint's rosenbrock4_controller::error: RMS of err_i / (atol + rtol max(|x_old,i|, |x_i|)).
-double BlockRosenbrock4::error() const {
+// With an input error e (the cascade), each term gains min(e / sk_i, cap).
+template <class System>
+double BlockRosenbrock4<System>::error() const {
   const auto sk = atol_ + rtol_ * x_.cwiseAbs().cwiseMax(x_new_.cwiseAbs()).array();
-  return std::sqrt((xerr_.array() / sk).square().sum() / static_cast<double>(x_.size()));
+  if (input_error_ == 0)
+    return std::sqrt((xerr_.array() / sk).square().sum() / static_cast<double>(x_.size()));
+  last_capped_ = (input_error_ / sk > input_cap_).any();
+  const auto r = xerr_.array().abs() / sk + (input_error_ / sk).min(input_cap_);
+  return std::sqrt(r.square().sum() / static_cast<double>(x_.size()));
 }
 
-bool BlockRosenbrock4::try_step(double& t, double& dt) {
+template <class System>
+bool BlockRosenbrock4<System>::try_step(double& t, double& dt) {
   constexpr double safe = 0.9, fac1 = 5.0, fac2 = 1.0 / 6.0;
   do_step(t, dt);
   const double err = error();
@@ -117,6 +129,7 @@ bool BlockRosenbrock4::try_step(double& t, double& dt) {
     fac = std::max(fac, fac_pred);
     dt_new = dt / fac;
   }
+  if (input_error_ > 0 && last_capped_) ++capped_;
   dt_old_ = dt;
   err_old_ = std::max(0.01, err);
   if (last_rejected_) dt_new = std::min(dt_new, dt);
@@ -133,9 +146,23 @@ bool BlockRosenbrock4::try_step(double& t, double& dt) {
   return true;
 }
 
-void BlockRosenbrock4::dense(double t, Eigen::VectorXd& out) const {
+template <class System>
+void BlockRosenbrock4<System>::dense(double t, Eigen::VectorXd& out) const {
   const double s = (t - t_old_) / (t_new_ - t_old_), s1 = 1.0 - s;
   out = x_old_ * s1 + s * (x_ + s1 * (cont3_ + s * cont4_));
 }
+
+// out = x_old (1-s) + s (x + (1-s)(cont3 + s cont4)), expanded in powers of s.
+template <class System>
+void BlockRosenbrock4<System>::dense_coefficients(Eigen::VectorXd& c0, Eigen::VectorXd& c1, Eigen::VectorXd& c2,
+                                                  Eigen::VectorXd& c3) const {
+  c0 = x_old_;
+  c1 = x_ - x_old_ + cont3_;
+  c2 = cont4_ - cont3_;
+  c3 = -cont4_;
+}
+
+template class BlockRosenbrock4<ContinuousSystem>;
+template class BlockRosenbrock4<LayerSystem>;
 
 }  // namespace stackdyn::detail

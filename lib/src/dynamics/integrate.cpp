@@ -1,6 +1,7 @@
 // Driving Odeint's steppers over the output times (see integrate.hpp). The loops are
 // written out, rather than odeint::integrate_times, so that rejected steps can be counted,
 // steps can stop at the input's jumps and the state can be checked after every step.
+#include <stackdyn/dynamics/cascade.hpp>
 #include <stackdyn/dynamics/integrate.hpp>
 
 #include "block_rosenbrock4.hpp"
@@ -24,7 +25,8 @@ namespace odeint = boost::numeric::odeint;
 using State = Eigen::VectorXd;
 using Algebra = odeint::vector_space_algebra;
 
-constexpr std::string_view kNames[] = {"euler", "rk4", "dopri5", "rosenbrock4", "bulirsch_stoer", "rosenbrock4_odeint"};
+constexpr std::string_view kNames[] = {"euler",          "rk4",   "dopri5", "rosenbrock4", "bulirsch_stoer",
+                                       "rosenbrock4_odeint", "cascade", "auto"};
 
 class Driver {
  public:
@@ -48,7 +50,7 @@ class Driver {
       }
       case Method::Dopri5: dopri5(s); break;
       case Method::Rosenbrock4: {
-        detail::BlockRosenbrock4 st(sys_, o_.atol, o_.rtol, s);
+        detail::BlockRosenbrock4<ContinuousSystem> st(sys_, sys_.stack().slices(), o_.atol, o_.rtol, s);
         rosenbrock4(st, s);
         break;
       }
@@ -58,6 +60,8 @@ class Driver {
         break;
       }
       case Method::BulirschStoer: bulirsch_stoer(s); break;
+      case Method::Cascade:
+      case Method::Auto: break;  // integrate() hands these to the cascade
     }
     return stats();
   }
@@ -209,12 +213,23 @@ class Driver {
 std::string_view method_name(Method m) { return kNames[static_cast<int>(m)]; }
 
 Method parse_method(std::string_view name, std::string_view where) {
-  for (int i = 0; i < 6; ++i)
+  for (int i = 0; i < 8; ++i)
     if (name == kNames[i]) return static_cast<Method>(i);
   throw InputError(std::string(where) + ": unknown method '" + std::string(name) +
-                   "'; expected one of: euler, rk4, dopri5, rosenbrock4, bulirsch_stoer, rosenbrock4_odeint");
+                   "'; expected one of: euler, rk4, dopri5, rosenbrock4, bulirsch_stoer, rosenbrock4_odeint, "
+                   "cascade, auto");
 }
 
+Method parse_layer_method(std::string_view name, std::string_view where) {
+  if (name == "dopri5") return Method::Dopri5;
+  if (name == "rosenbrock4") return Method::Rosenbrock4;
+  if (name == "auto") return Method::Auto;
+  throw InputError(std::string(where) + ": unknown layer method '" + std::string(name) +
+                   "'; expected one of: dopri5, rosenbrock4, auto");
+}
+
+bool is_adaptive(Method m) { return m != Method::Euler && m != Method::Rk4; }
+bool is_cascade(Method m) { return m == Method::Cascade || m == Method::Auto; }
 
 OutputClock::OutputClock(double t_end, double dt_out) : t_end_(t_end), dt_out_(dt_out) {
   const auto grid = static_cast<long long>(std::floor(t_end / dt_out * (1 + 1e-12)));
@@ -228,6 +243,7 @@ IntegrationStats integrate(ContinuousSystem& sys, Eigen::VectorXd& s, const Inte
   if (s.size() != sys.size())
     throw InputError("initial state of length " + std::to_string(s.size()) + ", expected " +
                      std::to_string(sys.size()) + " (state_dim x batch)");
+  if (is_cascade(opt.method)) return integrate_cascade(sys, s, opt, obs);
   Driver d(sys, opt, obs);
   const IntegrationStats st = d.run(s);
   sys.hold_input_at(std::numeric_limits<double>::quiet_NaN());

@@ -58,6 +58,35 @@ void read_input_file(const std::string& path, const Model& model, SimulationConf
 }
 
 
+// The cascade's per layer: method asked for and used, tolerances, auto's figures and the
+// statistics, as datasets over the layer axis (and the chosen methods as one attribute).
+void write_cascade_layers(const std::vector<LayerStats>& layers, h5::Group& out) {
+  h5::Group g = out.create_group("cascade");
+  const std::size_t L = layers.size();
+  std::string requested, chosen;
+  for (const LayerStats& l : layers) {
+    requested += (requested.empty() ? "" : ",") + l.requested;
+    chosen += (chosen.empty() ? "" : ",") + l.chosen;
+  }
+  g.set_attr("requested_methods", requested);
+  g.set_attr("chosen_methods", chosen);
+  auto column = [&](const char* name, auto get) {
+    std::vector<double> v;
+    for (const LayerStats& l : layers) v.push_back(static_cast<double>(get(l)));
+    g.write(name, {L}, v.data());
+    g.set_dim_labels(name, {"layer"});
+  };
+  column("rtol", [](const LayerStats& l) { return l.rtol; });
+  column("atol", [](const LayerStats& l) { return l.atol; });
+  column("spectral_radius", [](const LayerStats& l) { return l.spectral_radius; });
+  column("step_estimate", [](const LayerStats& l) { return l.step_estimate; });
+  column("steps", [](const LayerStats& l) { return l.steps; });
+  column("rejected_steps", [](const LayerStats& l) { return l.rejected_steps; });
+  column("rhs_evaluations", [](const LayerStats& l) { return l.rhs_evaluations; });
+  column("jacobian_evaluations", [](const LayerStats& l) { return l.jacobian_evaluations; });
+  column("input_error_capped", [](const LayerStats& l) { return l.input_error_capped; });
+}
+
 }  // namespace
 
 const OptionTable& simulation_options() {
@@ -66,7 +95,7 @@ const OptionTable& simulation_options() {
       {"--mode", "mode", K::Text, "\"continuous\"", "continuous (the ODE of docs/design.md 3) or discrete (the map)", ""},
       {"--tau", "tau", K::Numbers, "1.0", "Time constants: one value, or one per layer", "continuous"},
       {"--method", "method", K::Text, "\"dopri5\"",
-       "euler, rk4, dopri5, rosenbrock4, bulirsch_stoer or rosenbrock4_odeint", "continuous"},
+       "euler, rk4, dopri5, rosenbrock4, bulirsch_stoer, rosenbrock4_odeint, cascade or auto", "continuous"},
       {"--rtol", "rtol", K::Number, "1e-6", "Relative tolerance of the adaptive methods", "continuous"},
       {"--atol", "atol", K::Number, "1e-9", "Absolute tolerance of the adaptive methods", "continuous"},
       {"--dt", "dt", K::Number, "0.01", "Fixed step (euler, rk4); first trial step of the adaptive methods", "continuous"},
@@ -95,6 +124,10 @@ const OptionTable& simulation_options() {
       {"", "input.flipflop.probability", K::Number, "", "", ""},
       {"", "input.flipflop.amplitude", K::Number, "", "", ""},
       {"", "input.flipflop.seed", K::Integer, "", "", ""},
+      {"", "cascade.methods", K::Table, "", "cascade: each layer's method (dopri5, rosenbrock4, auto)", "continuous"},
+      {"", "cascade.rtol", K::Numbers, "", "cascade: each layer's relative tolerance", "continuous"},
+      {"", "cascade.atol", K::Numbers, "", "cascade: each layer's absolute tolerance", "continuous"},
+      {"", "cascade.window_steps", K::Integer, "", "cascade: steps of the bottom layer per window", "continuous"},
   };
   return table;
 }
@@ -121,6 +154,30 @@ SimulationConfig simulation_config(const Config& given, const Model& model) {
     I.dt = cfg.get_double("dt", Range::positive());
     I.t_end = cfg.get_double("t_end", Range::positive());
     I.dt_out = cfg.get_double("dt_out", Range::positive());
+  // The cascade's per-layer methods: an array of names, or one string (commas between layers).
+  if (cfg.has("cascade.methods")) {
+    std::vector<std::string> names;
+    const std::size_t n = cfg.value_text("cascade.methods")->front() == '[' ? cfg.array_size("cascade.methods") : 0;
+    if (n > 0) {
+      for (std::size_t i = 0; i < n; ++i) names.push_back(cfg.get_string("cascade.methods[" + std::to_string(i) + "]"));
+    } else {
+      std::stringstream list(cfg.get_string("cascade.methods"));
+      for (std::string item; std::getline(list, item, ',');) names.push_back(item);
+    }
+    if (names.size() != 1 && static_cast<int>(names.size()) != model.num_layers())
+      throw cfg.error("cascade.methods", std::to_string(names.size()) + " values for a model of " +
+                                             std::to_string(model.num_layers()) +
+                                             " layers; expected one value or one per layer");
+    for (const std::string& m : names) I.layer_methods.push_back(parse_layer_method(m, cfg.name() + ": key 'cascade.methods'"));
+  }
+  for (const char* key : {"cascade.rtol", "cascade.atol"}) {
+    auto& v = key[8] == 'r' ? I.layer_rtol : I.layer_atol;
+    v = cfg.get_double_list(key, {}, Range::positive());
+    if (v.size() > 1 && static_cast<int>(v.size()) != model.num_layers())
+      throw cfg.error(key, std::to_string(v.size()) + " values for a model of " + std::to_string(model.num_layers()) +
+                               " layers; expected one value or one per layer");
+  }
+  I.window_steps = static_cast<int>(cfg.get_int("cascade.window_steps", 256, Range::closed(1, 1e7)));
   } else {
     c.steps = cfg.get_int("steps", Range::positive());
     const double every = cfg.get_double("dt_out", Range::at_least(1.0));
@@ -241,6 +298,7 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
     g.set_attr("outputs", r.outputs);
     g.set_attr("t_reached", st.t_reached);
     g.set_attr("wall_seconds", r.wall_seconds);
+    if (!st.layers.empty()) write_cascade_layers(st.layers, out);
     out.set_attr("status", status);
   };
 

@@ -2,6 +2,7 @@
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/model/stack.hpp>
 
+#include <algorithm>
 #include <vector>
 
 namespace stackdyn {
@@ -72,6 +73,47 @@ void Stack::step(const ConstMatRef& X, const ConstMatRef& S, MatRef S_new, Works
         ws.Y[i] += below;
     }
   }
+}
+
+void Stack::layer_input(int i, const ConstMatRef& X, const ConstMatRef& S_below, MatrixXd& U, Workspace& ws) const {
+  const auto h = [&](int j) { return S_below.middleRows(slices_[j].offset, slices_[j].hidden_size); };
+  if (i == 0) {
+    U = X;
+    return;
+  }
+  // The stream y^(i-1): h^(i-1), plus the residual chain below it.
+  int first = i - 1;
+  while (first > 0 && m_->layers[first].residual) --first;
+  for (int j = first; j < i; ++j) {
+    const LayerSpec& spec = m_->layers[j];
+    ws.Y[j] = h(j);
+    if (!spec.residual) continue;
+    const ConstMatRef below = j == 0 ? X : ConstMatRef(ws.Y[j - 1]);
+    if (spec.residual_proj.size() > 0)
+      ws.Y[j].noalias() += spec.residual_proj * below;
+    else
+      ws.Y[j] += below;
+  }
+  if (!m_->layers[i].skip) {
+    U = ws.Y[i - 1];
+    return;
+  }
+  if (i == 1)
+    assemble_input(i, ws.Y[0], X, U);
+  else
+    assemble_input(i, ws.Y[i - 1], h(i - 2), U);
+}
+
+std::vector<int> Stack::layers_read(int i) const {
+  std::vector<int> r;
+  if (i == 0) return r;
+  if (m_->layers[i].skip && i >= 2) r.push_back(i - 2);
+  for (int j = i - 1; j >= 0; --j) {
+    if (std::find(r.begin(), r.end(), j) == r.end()) r.push_back(j);
+    if (!m_->layers[j].residual) break;
+  }
+  std::sort(r.begin(), r.end());
+  return r;
 }
 
 Stack::Linearization Stack::linearize(const Eigen::Ref<const VectorXd>& x,

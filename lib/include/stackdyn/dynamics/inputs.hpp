@@ -76,6 +76,7 @@ class InputSignal {
 
   int input_size() const { return d_; }
   int batch() const { return B_; }
+  const InputSpec& spec() const { return spec_; }
 
   /// X (input_size x batch) = x(t), continuous view.
   void at(double t, Eigen::Ref<Eigen::MatrixXd> X) const { at(t, t, X); }

@@ -12,6 +12,9 @@
 //   | bulirsch_stoer | odeint::bulirsch_stoer                    | adaptive        | steps land on output times |
 //   | rosenbrock4_odeint | odeint::rosenbrock4_controller itself (ublas, dense LU of the whole system): | | |
 //   |                | the same method, kept as an independent check of rosenbrock4 |  |              |
+//   | cascade        | layer by layer, each with its own method (dopri5 or rosenbrock4) and steps, | | |
+//   |                | driven by the dense outputs below (cascade.hpp) | adaptive per layer | dense output |
+//   | auto           | cascade with each layer's method chosen from its diagonal block's eigenvalues | | |
 //
 // Fixed steps divide each output interval into equal steps of at most dt. Adaptive steppers
 // also stop at the input's jumps (pulse edges, held samples), so that no step straddles a
@@ -23,13 +26,18 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace stackdyn {
 
-enum class Method { Euler, Rk4, Dopri5, Rosenbrock4, BulirschStoer, Rosenbrock4Odeint };
+enum class Method { Euler, Rk4, Dopri5, Rosenbrock4, BulirschStoer, Rosenbrock4Odeint, Cascade, Auto };
 std::string_view method_name(Method m);
 /// InputError naming `where` and the accepted names.
 Method parse_method(std::string_view name, std::string_view where);
+/// A cascade layer's method: dopri5, rosenbrock4 or auto (InputError otherwise).
+Method parse_layer_method(std::string_view name, std::string_view where);
+bool is_adaptive(Method m);
+bool is_cascade(Method m);
 
 struct IntegratorOptions {
   Method method = Method::Dopri5;
@@ -37,6 +45,23 @@ struct IntegratorOptions {
   double dt = 0.01;  ///< fixed step (euler, rk4); first trial step of the adaptive ones
   double t_end = 1.0;
   double dt_out = 0.1;  ///< output at 0, dt_out, 2 dt_out, ... and at t_end
+  /// Cascade only: each layer's method (Dopri5, Rosenbrock4 or Auto), one value or one per
+  /// layer; empty: Dopri5 for `cascade`, Auto for `auto`.
+  std::vector<Method> layer_methods;
+  /// Cascade only: each layer's tolerances, one value or one per layer; empty: rtol, atol.
+  std::vector<double> layer_rtol, layer_atol;
+  /// Cascade only: a window is this many steps of the bottom layer (memory per window).
+  int window_steps = 256;
+};
+
+/// What the cascade did in one layer.
+struct LayerStats {
+  std::string requested, chosen;  ///< method asked for (auto, dopri5, rosenbrock4) and used
+  double rtol = 0, atol = 0;
+  double spectral_radius = 0;  ///< max |eigenvalue| of the layer's df/ds at the start
+  double step_estimate = 0;    ///< the accuracy-limited step auto assumed
+  long long steps = 0, rejected_steps = 0, rhs_evaluations = 0, jacobian_evaluations = 0;
+  long long input_error_capped = 0;  ///< steps where the input's error reached its cap
 };
 
 struct IntegrationStats {
@@ -46,6 +71,7 @@ struct IntegrationStats {
   long long jacobian_evaluations = 0;
   long long outputs = 0;
   double t_reached = 0.0;
+  std::vector<LayerStats> layers;  ///< cascade only, bottom layer first
 };
 
 /// Output times: k dt_out for k = 0, 1, ... up to t_end, and t_end itself.

@@ -46,6 +46,16 @@ class Stack {
   /// S_new = F(S, X) (or G(S, X), Simultaneous) for every column (sample). S and S_new
   /// must not overlap.
   void step(const ConstMatRef& X, const ConstMatRef& S, MatRef S_new, Workspace& ws) const;
+  /// u^(l) (layer_input_size(layer) x B), the input of one layer as the continuous view
+  /// builds it: from X and the current states of the layers below, S_below (the rows above
+  /// the layer's offset of a state; only the rows the layer reads are used). Linear in
+  /// (X, S_below), so the same call maps their time derivatives to du/dt. For integrating
+  /// the layers one at a time (dynamics/cascade).
+  void layer_input(int layer, const ConstMatRef& X, const ConstMatRef& S_below, MatrixXd& U, Workspace& ws) const;
+  int layer_input_size(int layer) const { return in_width_[layer]; }
+  /// The layers whose states u^(l) reads: l-1, l-2 with a skip, and further down through
+  /// residual streams.
+  std::vector<int> layers_read(int layer) const;
   /// The top stream y^(L) after the last step (what forward returns per step; with
   /// Simultaneous coupling, the stream of the current states).
   const MatrixXd& output(const Workspace& ws) const { return ws.Y.back(); }
