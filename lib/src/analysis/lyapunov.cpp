@@ -7,6 +7,9 @@
 #include <stackdyn/core/random.hpp>
 #include <stackdyn/model/stack.hpp>
 
+#include <Eigen/Cholesky>
+#include <Eigen/QR>
+
 #include <boost/numeric/odeint/stepper/generation.hpp>
 #include <boost/numeric/odeint/stepper/runge_kutta_dopri5.hpp>
 #include <boost/numeric/odeint/external/eigen/eigen.hpp>
@@ -16,6 +19,7 @@
 #include <functional>
 #include <limits>
 #include <sstream>
+#include <variant>
 
 namespace stackdyn {
 namespace {
@@ -29,22 +33,68 @@ std::string fmt(double v) {
   return o.str();
 }
 
-// The tangent bases of one trajectory: columns [0, K) carry the spectrum; with `layers`,
-// N more columns hold a block-diagonal basis, layer l's own n_l x n_l block at its slice
-// (its off-diagonal blocks are dropped after every product, so it follows A_ll alone).
+// Thin QR in place by CholeskyQR: G = Q^T Q = R^T R (Cholesky), Q <- Q R^-1; a second pass
+// (CholeskyQR2) restores orthogonality to rounding when the first R's diagonal spreads over
+// more than 1e3 (cond(Q) below about 1e8 is needed; a basis re-orthonormalised every few
+// steps is far from that). Three matrix-matrix products per
+// pass instead of Householder's vector operations. Falls back to Householder when a
+// Cholesky factor fails or a diagonal is not positive. No allocation per call once sized.
+class InPlaceQR {
+ public:
+  InPlaceQR(int m, int n) : G_(n, n), llt_(n), hh_(m, n), logs_(n) {}
+  // Q (m x n) <- its Q factor; log|R_ii| added to sums when given.
+  void run(Eigen::Ref<MatrixXd> Q, VectorXd* sums) {
+    logs_.setZero();
+    bool ok = true;
+    for (int pass = 0; pass < 2 && ok; ++pass) {
+      if (pass == 1 && well_conditioned_) break;
+      G_.setZero();
+      G_.selfadjointView<Eigen::Lower>().rankUpdate(Q.transpose());
+      llt_.compute(G_);
+      ok = llt_.info() == Eigen::Success && (llt_.matrixLLT().diagonal().array() > 0).all();
+      if (!ok) break;
+      llt_.matrixU().solveInPlace<Eigen::OnTheRight>(Q);
+      const auto d = llt_.matrixLLT().diagonal();
+      logs_ += d.array().log().matrix();
+      // One pass leaves Q orthonormal to about eps cond(R)^2; the diagonal's spread bounds
+      // cond(R) from below, so a second pass is made when it is not small.
+      if (pass == 0) well_conditioned_ = d.maxCoeff() < 1e3 * d.minCoeff();
+    }
+    if (!ok) householder(Q);  // Q holds a basis of the same span; its first pass's R is in logs_
+    if (sums != nullptr) *sums += logs_;
+  }
+
+ private:
+  void householder(Eigen::Ref<MatrixXd> Q) {
+    hh_.compute(Q);
+    for (Eigen::Index i = 0; i < Q.cols(); ++i) logs_(i) += std::log(std::abs(hh_.matrixQR()(i, i)));
+    Q.setIdentity();
+    hh_.householderQ().applyThisOnTheLeft(Q, work_);
+  }
+
+  MatrixXd G_;
+  Eigen::LLT<MatrixXd> llt_;
+  Eigen::HouseholderQR<MatrixXd> hh_;
+  VectorXd logs_, work_;
+  bool well_conditioned_ = false;
+};
+
+// The tangent bases of one trajectory: an N x K basis for the spectrum and, with `layers`,
+// each layer's own n_l x n_l basis, carried by the layer's diagonal block A_ll alone.
 class Tangents {
  public:
   Tangents(const Stack& stack, int K, bool layers, std::uint64_t seed)
-      : slices_(stack.slices()), N_(stack.state_dim()), K_(K), layers_(layers),
-        T_(MatrixXd::Zero(N_, K + (layers ? N_ : 0))), qr_(N_, K), sums_(VectorXd::Zero(K)) {
+      : slices_(stack.slices()), N_(stack.state_dim()), K_(K), layers_(layers), T_(N_, K), qr_(N_, K),
+        sums_(VectorXd::Zero(K)) {
     // A random start: a coordinate basis can sit in an invariant subspace (the top layer's
     // coordinates are one, for a block lower-triangular Jacobian).
     Rng rng(seed);
-    for (Eigen::Index j = 0; j < K; ++j)
-      for (Eigen::Index i = 0; i < N_; ++i) T_(i, j) = rng.normal();
+    for (Eigen::Index i = 0; i < T_.size(); ++i) T_.data()[i] = rng.normal();
     if (layers_) {
       for (const auto& s : slices_) {
-        T_.block(s.offset, K + s.offset, s.size, s.size).setIdentity();
+        layer_.push_back(MatrixXd::Identity(s.size, s.size));
+        layer_tmp_.emplace_back(s.size, s.size);
+        blocks_.emplace_back(s.size, s.size);
         layer_qr_.emplace_back(s.size, s.size);
         layer_sums_.push_back(VectorXd::Zero(s.size));
       }
@@ -52,53 +102,52 @@ class Tangents {
     orthonormalise(false);
   }
 
+  bool layers() const { return layers_; }
   MatrixXd& basis() { return T_; }
-  int columns() const { return static_cast<int>(T_.cols()); }
+  MatrixXd& layer_basis(std::size_t l) { return layer_[l]; }
+  // Size of the tangent state (the spectrum's basis and the layers').
+  Eigen::Index size() const {
+    Eigen::Index n = T_.size();
+    for (const auto& B : layer_) n += B.size();
+    return n;
+  }
 
-  // Zero the layer part outside its diagonal blocks (in M, a matrix shaped like the basis).
-  void keep_diagonal_blocks(MatRef M) const {
-    if (!layers_) return;
-    for (const auto& s : slices_) {
-      auto cols = M.middleCols(K_ + s.offset, s.size);
-      cols.topRows(s.offset).setZero();
-      cols.bottomRows(N_ - s.offset - s.size).setZero();
+  // The layers' own blocks A_ll at `lin` (the cells' direct formulas, into preallocated
+  // matrices: cheaper than the whole dense Jacobian).
+  const std::vector<MatrixXd>& diagonal_blocks(const Stack& stack, const Stack::Linearization& lin) {
+    for (std::size_t l = 0; l < layer_.size(); ++l)
+      std::visit([&](const auto& cell) { cell.jacobian_state(lin.ws.trace[l], blocks_[l]); },
+                 stack.cell(static_cast<int>(l)));
+    return blocks_;
+  }
+  // Each layer basis <- A_ll B (discrete map).
+  void advance_layers(const Stack& stack, const Stack::Linearization& lin) {
+    diagonal_blocks(stack, lin);
+    for (std::size_t l = 0; l < layer_.size(); ++l) {
+      layer_tmp_[l].noalias() = blocks_[l] * layer_[l];
+      layer_[l].swap(layer_tmp_[l]);
     }
   }
 
   // Q R = basis; basis = Q; with `count`, log|R_ii| added to the sums.
   void orthonormalise(bool count) {
-    auto Q = T_.leftCols(K_);
-    qr(qr_, Q, count ? &sums_ : nullptr);
-    if (!layers_) return;
-    for (std::size_t l = 0; l < slices_.size(); ++l) {
-      const auto& s = slices_[l];
-      auto B = T_.block(s.offset, K_ + s.offset, s.size, s.size);
-      qr(layer_qr_[l], B, count ? &layer_sums_[l] : nullptr);
-    }
+    qr_.run(T_, count ? &sums_ : nullptr);
+    for (std::size_t l = 0; l < layer_.size(); ++l) layer_qr_[l].run(layer_[l], count ? &layer_sums_[l] : nullptr);
   }
 
   const VectorXd& sums() const { return sums_; }
   const std::vector<VectorXd>& layer_sums() const { return layer_sums_; }
 
  private:
-  template <class Block>
-  void qr(Eigen::HouseholderQR<MatrixXd>& f, Block& Q, VectorXd* sums) {
-    f.compute(Q);
-    if (sums != nullptr)
-      for (Eigen::Index i = 0; i < Q.cols(); ++i) (*sums)(i) += std::log(std::abs(f.matrixQR()(i, i)));
-    Q.setIdentity();
-    f.householderQ().applyThisOnTheLeft(Q, work_);
-  }
-
   const std::vector<StateSlice>& slices_;
   int N_, K_;
   bool layers_;
   MatrixXd T_;
-  Eigen::HouseholderQR<MatrixXd> qr_;
-  std::vector<Eigen::HouseholderQR<MatrixXd>> layer_qr_;
+  InPlaceQR qr_;
+  std::vector<MatrixXd> layer_, layer_tmp_, blocks_;
+  std::vector<InPlaceQR> layer_qr_;
   VectorXd sums_;
   std::vector<VectorXd> layer_sums_;
-  VectorXd work_;
 };
 
 // The layer holding the first non-finite entry of s, or -1.
@@ -153,7 +202,7 @@ SampleRun run_discrete(const Stack& stack, const InputSignal& input_proto, const
   InputSignal input = input_proto;  // its caches are not shared between threads
   const int N = stack.state_dim(), d = stack.input_size();
   Tangents tg(stack, K, layers, seed);
-  MatrixXd X(d, input.batch()), dX = MatrixXd::Zero(d, tg.columns()), next(N, tg.columns());
+  MatrixXd X(d, input.batch()), dX = MatrixXd::Zero(d, K), next(N, K);
   VectorXd s = s0;
   Stack::Linearization lin = stack.linearize(VectorXd::Zero(d), s);
   SampleRun run;
@@ -166,8 +215,8 @@ SampleRun run_discrete(const Stack& stack, const InputSignal& input_proto, const
       throw RunError("the trajectory left the finite numbers at step " + std::to_string(n + 1) + " in layer " +
                      std::to_string(l) + " (sample " + std::to_string(b) + ")");
     stack.jvp(lin, dX, tg.basis(), next);
-    tg.keep_diagonal_blocks(next);
     tg.basis().swap(next);
+    if (layers) tg.advance_layers(stack, lin);
     s = lin.s_next;
     const auto t = static_cast<double>(n + 1);
     if (t >= next_event - 1e-9) {
@@ -182,26 +231,37 @@ SampleRun run_discrete(const Stack& stack, const InputSignal& input_proto, const
 namespace odeint = boost::numeric::odeint;
 
 // The continuous view with its variational equations, for one trajectory: the state
-// y = [s; vec(Q)] (Q the tangent basis, column by column).
+// y = [s; vec(Q); vec(Q_1); ...; vec(Q_L)] (Q the spectrum's tangent basis, Q_l the layers'
+// own, each column by column), dQ/dt = T^-1 (J_G Q - Q), dQ_l/dt = (A_ll Q_l - Q_l) / tau_l.
 class Variational {
  public:
-  Variational(const Stack& stack, const InputSignal& input, int b, const VectorXd& inv_tau, Tangents& tg)
-      : stack_(stack), input_(input), b_(b), inv_tau_(inv_tau), tg_(tg), N_(stack.state_dim()),
-        C_(tg.columns()), X_(stack.input_size(), input.batch()), dX_(MatrixXd::Zero(stack.input_size(), C_)),
-        JQ_(N_, C_), lin_(stack.linearize(VectorXd::Zero(stack.input_size()), VectorXd::Zero(N_))) {}
+  Variational(const Stack& stack, const InputSignal& input, int b, const VectorXd& inv_tau, int K, bool layers,
+              Tangents& tg)
+      : stack_(stack), input_(input), b_(b), inv_tau_(inv_tau), N_(stack.state_dim()), K_(K), layers_(layers), tg_(tg),
+        X_(stack.input_size(), input.batch()), dX_(MatrixXd::Zero(stack.input_size(), K)), JQ_(N_, K),
+        lin_(stack.linearize(VectorXd::Zero(stack.input_size()), VectorXd::Zero(N_))) {}
 
   void hold_at(double t) { hold_ = t; }
   void operator()(const VectorXd& y, VectorXd& dy, double t) {
     ++rhs_;
     input_.at(t, hold_, X_);
     const Eigen::Map<const VectorXd> s(y.data(), N_);
-    const Eigen::Map<const MatrixXd> Q(y.data() + N_, N_, C_);
+    const Eigen::Map<const MatrixXd> Q(y.data() + N_, N_, K_);
     stack_.linearize(X_.col(b_), s, lin_);
     Eigen::Map<VectorXd>(dy.data(), N_) = inv_tau_.cwiseProduct(lin_.s_next - s);
     stack_.jvp(lin_, dX_, Q, JQ_);
-    Eigen::Map<MatrixXd> dQ(dy.data() + N_, N_, C_);
-    dQ = inv_tau_.asDiagonal() * (JQ_ - Q);
-    tg_.keep_diagonal_blocks(dQ);
+    Eigen::Map<MatrixXd>(dy.data() + N_, N_, K_) = inv_tau_.asDiagonal() * (JQ_ - Q);
+    if (!layers_) return;
+    const auto& A = tg_.diagonal_blocks(stack_, lin_);
+    Eigen::Index at = N_ + static_cast<Eigen::Index>(N_) * K_;
+    for (std::size_t l = 0; l < A.size(); ++l) {
+      const auto& sl = stack_.slices()[l];
+      const Eigen::Map<const MatrixXd> Ql(y.data() + at, sl.size, sl.size);
+      Eigen::Map<MatrixXd> dQl(dy.data() + at, sl.size, sl.size);
+      dQl.noalias() = A[l] * Ql;
+      dQl = inv_tau_(sl.offset) * (dQl - Ql);
+      at += static_cast<Eigen::Index>(sl.size) * sl.size;
+    }
   }
   long long rhs() const { return rhs_; }
 
@@ -210,13 +270,30 @@ class Variational {
   const InputSignal& input_;
   int b_;
   const VectorXd& inv_tau_;
-  const Tangents& tg_;
-  int N_, C_;
+  int N_, K_;
+  bool layers_;
+  Tangents& tg_;  // for its block buffers
   MatrixXd X_, dX_, JQ_;
   Stack::Linearization lin_;
   double hold_ = 0;
   long long rhs_ = 0;
 };
+
+// Moves the tangent bases between the integrator's vector (after the state) and `tg`.
+void tangents_to_vector(Tangents& tg, const Stack& stack, VectorXd& y, bool to_vector) {
+  const int N = stack.state_dim();
+  auto move = [&](MatrixXd& B, Eigen::Index at) {
+    Eigen::Map<MatrixXd> v(y.data() + at, B.rows(), B.cols());
+    if (to_vector)
+      v = B;
+    else
+      B = v;
+    return at + B.size();
+  };
+  Eigen::Index at = move(tg.basis(), N);
+  if (tg.layers())
+    for (std::size_t l = 0; l < stack.slices().size(); ++l) at = move(tg.layer_basis(l), at);
+}
 
 SampleRun run_continuous(const Stack& stack, const InputSignal& input_proto, const VectorXd& s0, int b, int K,
                          bool layers, const Schedule& sc, const LyapunovOptions& o, const VectorXd& inv_tau,
@@ -224,11 +301,10 @@ SampleRun run_continuous(const Stack& stack, const InputSignal& input_proto, con
   InputSignal input = input_proto;
   const int N = stack.state_dim();
   Tangents tg(stack, K, layers, seed);
-  const int C = tg.columns();
-  Variational sys(stack, input, b, inv_tau, tg);
-  VectorXd y(static_cast<Eigen::Index>(N) * (1 + C));
+  Variational sys(stack, input, b, inv_tau, K, layers, tg);
+  VectorXd y(N + tg.size());
   y.head(N) = s0;
-  Eigen::Map<MatrixXd>(y.data() + N, N, C) = tg.basis();
+  tangents_to_vector(tg, stack, y, true);
   auto ctl = odeint::make_controlled(o.atol, o.rtol,
                                      odeint::runge_kutta_dopri5<VectorXd, double, VectorXd, double,
                                                                 odeint::vector_space_algebra>());
@@ -262,9 +338,9 @@ SampleRun run_continuous(const Stack& stack, const InputSignal& input_proto, con
       }
     }
     t = event;
-    tg.basis() = Eigen::Map<const MatrixXd>(y.data() + N, N, C);
+    tangents_to_vector(tg, stack, y, false);
     at_event(tg, sc, t, run);
-    Eigen::Map<MatrixXd>(y.data() + N, N, C) = tg.basis();
+    tangents_to_vector(tg, stack, y, true);
   }
   run.layer_sums = tg.layer_sums();
   run.rhs = sys.rhs();
