@@ -62,7 +62,8 @@ int run_demo(Invocation& inv) {
 
   h5::AtomicOutput out(o.output);
   h5::File& f = out.file();
-  write_provenance(f, make_provenance(ctx, "", cfg.to_toml(), o.seed));
+  // The run's own options at the root; the model's description with the model (/model).
+  write_provenance(f, make_provenance(ctx, "", inv.config.to_toml(), o.seed));
   f.set_attr("input_description", std::string("x_k(t) = 0.5 sin(2 pi t / (25 (k+1))), the same for every sample; "
                                               "initial states U(-0.5, 0.5) from the seed"));
   write_state_layout(f, model);

@@ -341,14 +341,21 @@ int run_sweep(Invocation& inv) {
   Progress bar(ctx, mpi.size > 1 ? "sweep (rank " + std::to_string(mpi.rank) + ")" : std::string("sweep"));
   std::size_t done = 0;
   std::exception_ptr failure;
+  // SIGINT/SIGTERM: the runs under way finish and are kept, no new run starts; the same
+  // command resumes.
+  const StopSignal stop;
   try {
     parallel_for(todo.size(), threads, [&](std::size_t k) {
+      if (stop.requested()) return;
       execute_run(p, todo[k], dir, ctx.command_line);
       std::lock_guard<std::mutex> lock(progress);
       ++done;
       bar(static_cast<double>(done) / static_cast<double>(todo.size()),
           std::to_string(done) + "/" + std::to_string(todo.size()) + " runs");
     });
+    if (stop.requested())
+      throw RunError(stop.name() + " received: " + std::to_string(skipped + done) + " of " + std::to_string(todo.size() + skipped) +
+                     " runs are done and kept in " + dir + "; the same command resumes the sweep");
   } catch (...) {
     failure = std::current_exception();
   }
@@ -378,7 +385,8 @@ const bool registered = register_command({
               "OUT holds states (run, batch, n_out, state_dim), time, parameters (run, parameter) with the\n"
               "attribute parameter_names, run_table (text) and statistics/* (run,). Runs in progress live in\n"
               "OUT.runs/; rerunning the same command resumes. Under mpirun the runs are shared among processes.\n"
-              "The runs' files and OUT together above 8 GiB need --force.",
+              "The runs' files and OUT together above 8 GiB need --force. On SIGINT/SIGTERM the runs under way\n"
+              "finish, no new run starts, and the same command resumes.",
     .run = run_sweep,
 });
 

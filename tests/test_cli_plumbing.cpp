@@ -232,6 +232,15 @@ TEST_CASE("numbers reach the configuration and the computation with every digit"
     CHECK(c.get_double("p_max") == b);
     CHECK(h5::File::open(co).read("direction").data == std::vector<double>{a, b});
   }
+  SECTION("demo: --t-end") {
+    const std::string out = fx.dir / "demo.h5";
+    const auto r = test::run_cli({"demo", "-o", out, "--t-end", "0.1234567891", "--steps", "3", "--batch", "1"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(recorded(out).get_double("t_end") == b);
+    CHECK(h5::File::open(out).group("continuous").read("time").data.back() == b);
+    CHECK(read_model_spec(out).parameter_count() == 10688);  // the demo's file names a model
+  }
   SECTION("sweep: --set into the base simulation") {
     std::ofstream(fx.dir / "sweep.toml") << "model_file = 'm.h5'\n[simulate]\nt_end = 1.0\n[grid]\nrtol = [1e-7, 0.1234567891]\n";
     const std::string out = fx.dir / "sw.h5";

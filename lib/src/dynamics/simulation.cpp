@@ -4,6 +4,7 @@
 #include <stackdyn/core/format.hpp>
 #include <stackdyn/core/random.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
+#include <stackdyn/model/model_io.hpp>
 #include <stackdyn/model/stack.hpp>
 #include <stackdyn/dynamics/trajectory_writer.hpp>
 
@@ -209,16 +210,7 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
   out.set_attr("mode", continuous ? "continuous" : "discrete");
   out.set_attr("units", continuous ? "time (the unit of tau)" : "steps");
   out.set_attr("status", "running");
-  if (!out.has("state_slices")) {
-    const auto slices = model.state_slices();
-    std::vector<long long> table;
-    for (const auto& s : slices) {
-      table.push_back(s.offset);
-      table.push_back(s.size);
-    }
-    out.write_int("state_slices", {slices.size(), 2}, table.data());
-    out.set_dim_labels("state_slices", {"layer", "offset_size"});
-  }
+  if (!out.has("state_slices")) write_state_layout(out, model);
   {
     out.write("s0", {static_cast<std::size_t>(B), static_cast<std::size_t>(N)}, S0.data());
     out.set_dim_labels("s0", {"batch", "state"});
