@@ -6,6 +6,7 @@
 #include "command.hpp"
 #include "command_util.hpp"
 
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/core/config.hpp>
 #include <stackdyn/default_model.hpp>
 #include <stackdyn/analysis/fixed_point_analysis.hpp>
@@ -93,7 +94,7 @@ int run_demo(Invocation& inv) {
     ctx.out << (l ? ", " : "") << cell_name(model.layers[l].cell) << " " << model.layers[l].hidden_size;
   ctx.out << "), " << model.parameter_count() << " parameters, state_dim " << model.state_dim() << "\n";
   ctx.out << "  discrete map: " << o.batch << " trajectories of " << o.steps << " steps (group /discrete)\n";
-  ctx.out << "  continuous time (tau = 1, dopri5, rtol 1e-6): t in [0, " << o.t_end << "], " << rc.stats.steps
+  ctx.out << "  continuous time (tau = 1, dopri5, rtol 1e-6): t in [0, " << format_number(o.t_end) << "], " << rc.stats.steps
           << " steps, " << rc.stats.rejected_steps << " rejected, " << rc.stats.rhs_evaluations
           << " right-hand-side evaluations (group /continuous)\n";
   ctx.out << "  fixed points for zero input (discrete map, group /fixed_points_zero_input):\n";

@@ -37,6 +37,7 @@ using Assignment = std::pair<std::string, std::string>;  // key, value as TOML t
 
 struct Plan {
   std::string model_file, model_toml;
+  std::string base_dir;  // the sweep file's directory: relative model files in [grid] or [[runs]] start there
   std::string simulate_toml;  // the [simulate] table as a TOML document
   std::vector<std::string> keys;  // parameter names, in table order
   std::vector<std::vector<Assignment>> runs;
@@ -68,6 +69,7 @@ std::vector<std::string> elements(const std::string& array_text, const std::stri
 
 Plan make_plan(const Config& doc, const std::string& path) {
   Plan p;
+  p.base_dir = fs::path(path).parent_path().string();
   p.model_file = doc.get_string("model_file", "");
   p.model_toml = doc.get_string("model_toml", "");
   if (p.model_file.empty() == p.model_toml.empty())
@@ -128,6 +130,7 @@ RunSetup setup_run(const Plan& p, const std::vector<Assignment>& run, const std:
     if (key == "model_file") {
       Config tmp = Config::from_string("v = " + value, where);
       s.model_path = tmp.get_string("v");
+      if (fs::path(s.model_path).is_relative()) s.model_path = (fs::path(p.base_dir) / s.model_path).lexically_normal().string();
     } else if (key.rfind("model.", 0) == 0) {
       if (!mc) throw InputError(where + ": key '" + key + "' changes the model description, which needs 'model_toml'");
       mc->set(key.substr(6), value);
