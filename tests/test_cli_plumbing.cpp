@@ -11,6 +11,7 @@
 #include <stackdyn/core/config.hpp>
 #include <stackdyn/core/format.hpp>
 #include <stackdyn/core/options.hpp>
+#include <stackdyn/dynamics/simulation.hpp>
 #include <stackdyn/core/h5.hpp>
 #include <stackdyn/model/model_io.hpp>
 
@@ -479,4 +480,37 @@ TEST_CASE("option tables: defaults by mode, paths relative to the file", "[confi
   CHECK_FALSE(d.has("x"));
   CHECK(d.get_string("file") == "/abs/in.h5");
   CHECK(option_keys(table) == std::vector<std::string>{"mode", "x", "y", "file"});
+}
+
+TEST_CASE("a stopped simulation writes what it has, with a status saying where", "[simulate][safety]") {
+  test::ScratchDir dir("stop");
+  const Model m = test::random_model(2, {{CellType::RnnTanh, 3}, {CellType::Lstm, 2}}, 3);
+  for (const bool continuous : {false, true}) {
+    INFO((continuous ? "continuous" : "discrete"));
+    SimulationConfig c;
+    c.mode = continuous ? Mode::Continuous : Mode::Discrete;
+    c.steps = 1000;
+    c.every = 10;
+    c.integrator.t_end = 1000;
+    c.integrator.dt_out = 10;
+    c.batch = 2;
+    int asked = 0;
+    SimulationHooks hooks;
+    hooks.stop = [&] { return ++asked == 5; };  // a signal after the fifth sample
+    h5::AtomicOutput out(dir / "s.h5");
+    const SimulationResult r = simulate(m, c, out.file(), hooks);
+    out.commit();
+    const h5::File f = h5::File::open(dir / "s.h5");
+    const auto time = f.read("time").data;
+    // the initial state, then five samples: the stop is asked after each sample but the first
+    REQUIRE(time.size() == 6);
+    CHECK(time.back() == 50.0);
+    CHECK(f.shape("states") == h5::Shape{2, 6, 7});
+    CHECK(f.attr_string("status") == (continuous ? "interrupted at t = 50" : "interrupted at step 50"));
+    CHECK(r.interrupted == f.attr_string("status"));
+    CHECK(f.group("statistics").attr_double("t_reached") == 50.0);
+    // the estimate counts what an uninterrupted run writes: 101 samples of 2 x 7 states and a time
+    CHECK(simulation_output_bytes(c, m) >= 8.0 * 101 * 15);
+    CHECK(simulation_output_bytes(c, m) <= 8.0 * 102 * 15);
+  }
 }
