@@ -6,6 +6,7 @@
 #include "command.hpp"
 #include "command_util.hpp"
 
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/analysis/continuation.hpp>
 #include <stackdyn/analysis/fixed_point_file.hpp>
 #include <stackdyn/analysis/fixed_point_options.hpp>
@@ -137,12 +138,12 @@ int run_continuation(Invocation& inv) {
   std::size_t loops = 0;
   for (const auto& b : branches) loops += b.stop_reason == "closed loop";
   ctx.out << inv.output << ": " << branches.size() << " branches from " << start.points.size()
-          << " fixed points at p = " << p0 << " (" << loops << " closed loops); " << n_events << " stability changes\n";
+          << " fixed points at p = " << format_number(p0) << " (" << loops << " closed loops); " << n_events << " stability changes\n";
   int shown = 0;
   for (std::size_t i = 0; i < branches.size(); ++i)
     for (const auto& e : branches[i].events)
       if (shown++ < 20)
-        ctx.out << "  branch " << i << ": " << e.kind << " at p = " << e.p << " (unstable directions " << e.n_unstable_before
+        ctx.out << "  branch " << i << ": " << e.kind << " at p = " << format_number(e.p) << " (unstable directions " << e.n_unstable_before
               << " -> " << e.n_unstable_after << ")\n";
   return 0;
 }

@@ -1,6 +1,7 @@
 // `stackdyn info MODEL.h5`: architecture, parameters per layer, state slices.
 #include "command.hpp"
 
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/model/model_io.hpp>
 
 #include <iomanip>
@@ -16,7 +17,7 @@ int run_info(Invocation& inv) {
   const auto counts = m.parameter_counts();
   const auto slices = m.state_slices();
   out << path << ": " << m.num_layers() << " layer" << (m.num_layers() > 1 ? "s" : "") << ", input size "
-      << m.input_size << (m.bidirectional ? ", bidirectional" : "") << ", dropout " << m.dropout << "\n";
+      << m.input_size << (m.bidirectional ? ", bidirectional" : "") << ", dropout " << format_number(m.dropout) << "\n";
   out << "parameters: " << m.parameter_count() << "\n";
   out << "state_dim: " << (m.bidirectional ? std::string("n/a (bidirectional: not a dynamical system)")
                                            : std::to_string(m.state_dim()))

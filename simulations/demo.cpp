@@ -6,6 +6,7 @@
 #include "command.hpp"
 #include "command_util.hpp"
 
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/core/config.hpp>
 #include <stackdyn/default_model.hpp>
 #include <stackdyn/analysis/fixed_point_analysis.hpp>
@@ -62,7 +63,8 @@ int run_demo(Invocation& inv) {
 
   h5::AtomicOutput out(o.output);
   h5::File& f = out.file();
-  write_provenance(f, make_provenance(ctx, "", cfg.to_toml(), o.seed));
+  // The run's own options at the root; the model's description with the model (/model).
+  write_provenance(f, make_provenance(ctx, "", inv.config.to_toml(), o.seed));
   f.set_attr("input_description", std::string("x_k(t) = 0.5 sin(2 pi t / (25 (k+1))), the same for every sample; "
                                               "initial states U(-0.5, 0.5) from the seed"));
   write_state_layout(f, model);
@@ -92,7 +94,7 @@ int run_demo(Invocation& inv) {
     ctx.out << (l ? ", " : "") << cell_name(model.layers[l].cell) << " " << model.layers[l].hidden_size;
   ctx.out << "), " << model.parameter_count() << " parameters, state_dim " << model.state_dim() << "\n";
   ctx.out << "  discrete map: " << o.batch << " trajectories of " << o.steps << " steps (group /discrete)\n";
-  ctx.out << "  continuous time (tau = 1, dopri5, rtol 1e-6): t in [0, " << o.t_end << "], " << rc.stats.steps
+  ctx.out << "  continuous time (tau = 1, dopri5, rtol 1e-6): t in [0, " << format_number(o.t_end) << "], " << rc.stats.steps
           << " steps, " << rc.stats.rejected_steps << " rejected, " << rc.stats.rhs_evaluations
           << " right-hand-side evaluations (group /continuous)\n";
   ctx.out << "  fixed points for zero input (discrete map, group /fixed_points_zero_input):\n";

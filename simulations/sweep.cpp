@@ -38,6 +38,7 @@ using Assignment = std::pair<std::string, std::string>;  // key, value as TOML t
 
 struct Plan {
   std::string model_file, model_toml;
+  std::string base_dir;  // the sweep file's directory: relative model files in [grid] or [[runs]] start there
   std::string simulate_toml;  // the [simulate] table as a TOML document
   std::vector<std::string> keys;  // parameter names, in table order
   std::vector<std::vector<Assignment>> runs;
@@ -69,6 +70,7 @@ std::vector<std::string> elements(const std::string& array_text, const std::stri
 
 Plan make_plan(const Config& doc, const std::string& path) {
   Plan p;
+  p.base_dir = fs::path(path).parent_path().string();
   p.model_file = doc.get_string("model_file", "");
   p.model_toml = doc.get_string("model_toml", "");
   if (p.model_file.empty() == p.model_toml.empty())
@@ -133,6 +135,7 @@ RunSetup setup_run(const Plan& p, const std::vector<Assignment>& run, const std:
     } else if (key == "model_file") {
       Config tmp = Config::from_string("v = " + value, where);
       s.model_path = tmp.get_string("v");
+      if (fs::path(s.model_path).is_relative()) s.model_path = (fs::path(p.base_dir) / s.model_path).lexically_normal().string();
     } else if (key.rfind("model.", 0) == 0) {
       if (!mc) throw InputError(where + ": key '" + key + "' changes the model description, which needs 'model_toml'");
       mc->set(key.substr(6), value);
@@ -354,14 +357,21 @@ int run_sweep(Invocation& inv) {
   Progress bar(ctx, mpi.size > 1 ? "sweep (rank " + std::to_string(mpi.rank) + ")" : std::string("sweep"));
   std::size_t done = 0;
   std::exception_ptr failure;
+  // SIGINT/SIGTERM: the runs under way finish and are kept, no new run starts; the same
+  // command resumes.
+  const StopSignal stop;
   try {
     parallel_for(todo.size(), threads, [&](std::size_t k) {
+      if (stop.requested()) return;
       execute_run(p, todo[k], dir, ctx.command_line);
       std::lock_guard<std::mutex> lock(progress);
       ++done;
       bar(static_cast<double>(done) / static_cast<double>(todo.size()),
           std::to_string(done) + "/" + std::to_string(todo.size()) + " runs");
     });
+    if (stop.requested())
+      throw RunError(stop.name() + " received: " + std::to_string(skipped + done) + " of " + std::to_string(todo.size() + skipped) +
+                     " runs are done and kept in " + dir + "; the same command resumes the sweep");
   } catch (...) {
     failure = std::current_exception();
   }
@@ -391,7 +401,8 @@ const bool registered = register_command({
               "OUT holds states (run, batch, n_out, state_dim), time, parameters (run, parameter) with the\n"
               "attribute parameter_names, run_table (text) and statistics/* (run,). Runs in progress live in\n"
               "OUT.runs/; rerunning the same command resumes. Under mpirun the runs are shared among processes.\n"
-              "The runs' files and OUT together above 8 GiB need --force.",
+              "The runs' files and OUT together above 8 GiB need --force. On SIGINT/SIGTERM the runs under way\n"
+              "finish, no new run starts, and the same command resumes.",
     .run = run_sweep,
 });
 

@@ -234,7 +234,7 @@ TEST_CASE("cascade: bad per-layer settings are refused with the key", "[cascade]
 TEST_CASE("cascade: the discrete map ignores the method", "[cascade]") {
   const Model m = mixed_model();
   SimulationConfig c = mixed_config(Method::Dopri5);
-  c.mode = Mode::Discrete;
+  c.mode = TimeView::Discrete;
   c.steps = 50;
   const Run plain = run(m, c);
   c.integrator.method = Method::Auto;

@@ -10,6 +10,8 @@
 #include <catch2/catch.hpp>
 #include <stackdyn/core/config.hpp>
 #include <stackdyn/core/format.hpp>
+#include <stackdyn/core/options.hpp>
+#include <stackdyn/dynamics/simulation.hpp>
 #include <stackdyn/core/h5.hpp>
 #include <stackdyn/model/model_io.hpp>
 
@@ -232,6 +234,15 @@ TEST_CASE("numbers reach the configuration and the computation with every digit"
     CHECK(c.get_double("p_max") == b);
     CHECK(h5::File::open(co).read("direction").data == std::vector<double>{a, b});
   }
+  SECTION("demo: --t-end") {
+    const std::string out = fx.dir / "demo.h5";
+    const auto r = test::run_cli({"demo", "-o", out, "--t-end", "0.1234567891", "--steps", "3", "--batch", "1"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(recorded(out).get_double("t_end") == b);
+    CHECK(h5::File::open(out).group("continuous").read("time").data.back() == b);
+    CHECK(read_model_spec(out).parameter_count() == 10688);  // the demo's file names a model
+  }
   SECTION("sweep: --set into the base simulation") {
     std::ofstream(fx.dir / "sweep.toml") << "model_file = 'm.h5'\n[simulate]\nt_end = 1.0\n[grid]\nrtol = [1e-7, 0.1234567891]\n";
     const std::string out = fx.dir / "sw.h5";
@@ -326,7 +337,9 @@ TEST_CASE("paths in a configuration file are relative to that file", "[cli][conf
   CHECK(fs::equivalent(h5::File::open(out).attr_string("input_path"), fx.dir / "runs/in.h5"));
   // a sweep's model_file likewise
   fs::copy_file(fx.model, fx.dir / "runs/m2.h5");
-  std::ofstream(fx.dir / "runs/sweep.toml") << "model_file = 'm2.h5'\n[simulate]\nt_end = 1.0\n[grid]\nseed = [1]\n";
+  fs::copy_file(fx.model, fx.dir / "runs/m3.h5");
+  std::ofstream(fx.dir / "runs/sweep.toml") << "model_file = 'm2.h5'\n[simulate]\nt_end = 1.0\n[grid]\n"
+                                             << "model_file = ['m2.h5', 'm3.h5']\n";
   const auto s = test::run_cli({"sweep", fx.dir / "runs/sweep.toml", "-o", fx.dir / "sw.h5"});
   INFO(s.err);
   CHECK(s.code == 0);
@@ -430,4 +443,74 @@ TEST_CASE("progress: a line every few seconds when stderr is not a terminal", "[
     p(0.5);
   }
   CHECK(err3.str().empty());
+}
+
+TEST_CASE("Config: errors name where a value came from; entries and subtables", "[config][cli]") {
+  Config c = Config::from_string("a = 1\n[t]\n'x.y[0]' = [0.5, 2.0]\nb = 'q'\n", "c.toml");
+  c.set("n", "-3", "--set 'n=-3'");
+  CHECK_THAT(test::message_of([&] { (void)c.get_int("n", Range::positive()); }),
+             Catch::Matchers::StartsWith("--set 'n=-3': key 'n': expected a positive integer"));
+  CHECK_THAT(test::message_of([&] { (void)c.get_string("a"); }), Catch::Matchers::StartsWith("c.toml: key 'a'"));
+  const auto e = c.entries("t");
+  REQUIRE(e.size() == 2);
+  CHECK(e[0] == std::pair<std::string, std::string>{"b", "\"q\""});
+  CHECK(e[1] == std::pair<std::string, std::string>{"x.y[0]", "[0.5, 2.0]"});
+  const Config t = c.subtable("t", "c.toml [t]");
+  CHECK(t.get_string("b") == "q");
+  CHECK(t.name() == "c.toml [t]");
+  CHECK(Config::quote("a\"b") == "\"a\\\"b\"");
+}
+
+TEST_CASE("option tables: defaults by mode, paths relative to the file", "[config][cli]") {
+  const OptionTable table = {{"--mode", "mode", ValueKind::Text, "\"a\"", "", ""},
+                             {"--x", "x", ValueKind::Number, "1.5", "", "a"},
+                             {"--y", "y", ValueKind::Number, "2.5", "", "b"},
+                             {"", "file", ValueKind::Path, "", "", ""}};
+  Config c = Config::from_string("file = 'in.h5'\n", "c.toml");
+  fill_defaults(c, table);
+  CHECK(c.get_double("x") == 1.5);
+  CHECK_FALSE(c.has("y"));  // not in mode a
+  CHECK(c.get_string("mode") == "a");
+  resolve_paths(c, table, "/data/run");
+  CHECK(c.get_string("file") == "/data/run/in.h5");
+  Config d = Config::from_string("mode = 'b'\nfile = '/abs/in.h5'\n", "d.toml");
+  fill_defaults(d, table);
+  resolve_paths(d, table, "/data/run");
+  CHECK(d.get_double("y") == 2.5);
+  CHECK_FALSE(d.has("x"));
+  CHECK(d.get_string("file") == "/abs/in.h5");
+  CHECK(option_keys(table) == std::vector<std::string>{"mode", "x", "y", "file"});
+}
+
+TEST_CASE("a stopped simulation writes what it has, with a status saying where", "[simulate][safety]") {
+  test::ScratchDir dir("stop");
+  const Model m = test::random_model(2, {{CellType::RnnTanh, 3}, {CellType::Lstm, 2}}, 3);
+  for (const bool continuous : {false, true}) {
+    INFO((continuous ? "continuous" : "discrete"));
+    SimulationConfig c;
+    c.mode = continuous ? TimeView::Continuous : TimeView::Discrete;
+    c.steps = 1000;
+    c.every = 10;
+    c.integrator.t_end = 1000;
+    c.integrator.dt_out = 10;
+    c.batch = 2;
+    int asked = 0;
+    SimulationHooks hooks;
+    hooks.stop = [&] { return ++asked == 5; };  // a signal after the fifth sample
+    h5::AtomicOutput out(dir / "s.h5");
+    const SimulationResult r = simulate(m, c, out.file(), hooks);
+    out.commit();
+    const h5::File f = h5::File::open(dir / "s.h5");
+    const auto time = f.read("time").data;
+    // the initial state, then five samples: the stop is asked after each sample but the first
+    REQUIRE(time.size() == 6);
+    CHECK(time.back() == 50.0);
+    CHECK(f.shape("states") == h5::Shape{2, 6, 7});
+    CHECK(f.attr_string("status") == (continuous ? "interrupted at t = 50" : "interrupted at step 50"));
+    CHECK(r.interrupted == f.attr_string("status"));
+    CHECK(f.group("statistics").attr_double("t_reached") == 50.0);
+    // the estimate counts what an uninterrupted run writes: 101 samples of 2 x 7 states and a time
+    CHECK(simulation_output_bytes(c, m) >= 8.0 * 101 * 15);
+    CHECK(simulation_output_bytes(c, m) <= 8.0 * 102 * 15);
+  }
 }

@@ -2,6 +2,7 @@
 // written out, rather than odeint::integrate_times, so that rejected steps can be counted,
 // steps can stop at the input's jumps and the state can be checked after every step.
 #include <stackdyn/dynamics/cascade.hpp>
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/dynamics/integrate.hpp>
 
 #include "block_rosenbrock4.hpp"
@@ -84,20 +85,16 @@ class Driver {
     st_.t_reached = t;
     const auto [layer, sample] = sys_.first_nonfinite(s);
     if (layer < 0) return;
-    std::ostringstream m;
-    m.precision(10);
-    m << "the state diverged to NaN/Inf at t = " << t << " in layer " << layer << " (sample " << sample
-      << ", method " << method_name(o_.method) << ")";
-    throw DivergenceError(m.str(), t, layer, stats());
+    throw DivergenceError("the state diverged to NaN/Inf at t = " + format_number(t) + " in layer " +
+                              std::to_string(layer) + " (sample " + std::to_string(sample) + ", method " +
+                              std::string(method_name(o_.method)) + ")",
+                          t, layer, stats());
   }
   void rejected(double t, double dt) {
     ++st_.rejected_steps;
     if (!(dt > 1e-14 * std::max(1.0, std::abs(t)))) {
-      std::ostringstream m;
-      m.precision(10);
-      m << "step size underflow at t = " << t << " (method " << method_name(o_.method)
-        << "): the system is too stiff for the tolerances, or is diverging";
-      throw RunError(m.str());
+      throw RunError("step size underflow at t = " + format_number(t) + " (method " +
+                     std::string(method_name(o_.method)) + "): the system is too stiff for the tolerances, or is diverging");
     }
   }
   // Where the next step must end at the latest: a jump of the input, or the end.

@@ -5,6 +5,7 @@
 #include <stackdyn/core/random.hpp>
 #include <stackdyn/model/model_io.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
+#include <stackdyn/model/model_io.hpp>
 #include <stackdyn/model/stack.hpp>
 #include <stackdyn/dynamics/trajectory_writer.hpp>
 
@@ -236,7 +237,8 @@ SimulationConfig simulation_config(const Config& given, const Model& model) {
 double simulation_output_bytes(const SimulationConfig& c, const Model& model) {
   double samples = 0;
   if (c.mode == TimeView::Continuous) {
-    samples = static_cast<double>(OutputClock(c.integrator.t_end, c.integrator.dt_out).count());
+    // in doubles: t_end / dt_out may exceed any integer type (OutputClock's count is exact)
+    samples = std::floor(c.integrator.t_end / c.integrator.dt_out) + 2;
   } else {
     samples = 1 + std::floor(static_cast<double>(c.steps) / static_cast<double>(c.every)) +
               (c.steps % c.every != 0 ? 1 : 0);
@@ -310,7 +312,7 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
     auto obs = [&](const Eigen::VectorXd& x, double t) {
       writer(x, t);
       if (hooks.progress) hooks.progress(t / t_end);
-      if (hooks.stop && t < t_end && hooks.stop()) throw Stopped{};
+      if (hooks.stop && t > 0 && t < t_end && hooks.stop()) throw Stopped{};
     };
     try {
       finish(integrate(sys, s, c.integrator, obs), "complete");

@@ -1,5 +1,6 @@
 // model_from_config: the TOML description of a stack, read and checked key by key, then
 // random weights drawn in a fixed order (see init.hpp for the schema and distributions).
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/model/init.hpp>
 
 #include <stackdyn/core/error.hpp>
@@ -83,7 +84,7 @@ void set_spectral_radius(Eigen::MatrixXd& w_hh, int n, double rho, const std::st
     const double current = spectral_radius(block);  // LAPACK dgeev; RunError if it fails
     if (!(current > 0) || !std::isfinite(current))
       throw RunError(where + ": gate block " + std::to_string(g) + " of weight_hh has spectral radius " +
-                     std::to_string(current) + "; cannot rescale it to " + std::to_string(rho));
+                     format_number(current) + "; cannot rescale it to " + format_number(rho));
     block *= rho / current;
   }
 }

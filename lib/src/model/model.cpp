@@ -1,5 +1,6 @@
 // The model's derived quantities (widths, state layout, parameter counts) and its
 // validation against the architecture of docs/model-format.md.
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/model/model.hpp>
 
 #include <stackdyn/core/error.hpp>
@@ -199,7 +200,7 @@ void Model::validate(std::string_view where_view) const {
   if (layers.empty()) throw InputError(where + ": the model has no layers");
   if (input_size <= 0) throw InputError(where + ": input_size is " + std::to_string(input_size) + ", expected > 0");
   if (!(dropout >= 0.0 && dropout < 1.0))
-    throw InputError(where + ": dropout is " + std::to_string(dropout) + ", expected a value in [0, 1)");
+    throw InputError(where + ": dropout is " + format_number(dropout) + ", expected a value in [0, 1)");
   for (int l = 1; l <= num_layers(); ++l) {
     const LayerSpec& layer = layers[static_cast<std::size_t>(l - 1)];
     LayerCheck check{where + ": layer " + std::to_string(l) + " (" + std::string(cell_name(layer.cell)) + "): "};

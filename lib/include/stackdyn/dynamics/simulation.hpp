@@ -48,7 +48,8 @@ double simulation_output_bytes(const SimulationConfig& cfg, const Model& model);
 struct SimulationHooks {
   std::function<void(double fraction)> progress;  ///< called now and then with the done fraction
   h5::File* flush_file = nullptr;                 ///< flushed periodically during the run
-  /// Asked at every output sample; true stops the run there (status "interrupted at ...").
+  /// Asked at every output sample after the initial state; true stops the run there (status
+  /// "interrupted at ...").
   std::function<bool()> stop;
 };
 
