@@ -88,8 +88,14 @@ Plan make_plan(const Config& doc, const std::string& path) {
       p.keys.push_back(key);
       values.push_back(elements(text, path + ": grid key '" + key + "'"));
     }
+    // A million runs is far beyond a sweep's use; a product past it would also overflow.
+    constexpr std::size_t max_runs = 1000000;
     std::size_t n = 1;
-    for (const auto& v : values) n *= v.size();
+    for (const auto& v : values) {
+      if (n > max_runs / v.size())
+        throw InputError(path + ": [grid] spans more than " + std::to_string(max_runs) + " runs");
+      n *= v.size();
+    }
     for (std::size_t r = 0; r < n; ++r) {  // C order: the last key varies fastest
       std::vector<Assignment> run(values.size());
       std::size_t rest = r;
@@ -208,20 +214,50 @@ double number_or_nan(const std::string& text) {
   return end && *end == '\0' && end != text.c_str() ? v : std::numeric_limits<double>::quiet_NaN();
 }
 
+// Every run must have been sampled on one time axis, that of run `first`: a complete run's
+// `time` equals it, a diverged run's is its beginning. Runs with another output grid
+// (t_end, dt_out, steps differing between runs) are refused rather than grouped, so that
+// OUT keeps one `time` for all runs.
+void check_time_axes(const Plan& p, const std::string& dir, const std::vector<double>& time, std::size_t first) {
+  auto num = [](double v) {  // shortest round trip
+    char buf[32];
+    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  };
+  auto axis = [&](const std::vector<double>& t) {
+    return t.empty() ? std::string("no samples")
+                     : std::to_string(t.size()) + " samples, t = " + num(t.front()) + " .. " + num(t.back());
+  };
+  for (std::size_t i = 0; i < p.runs.size(); ++i) {
+    const h5::File f = h5::File::open(run_file(dir, i));
+    const std::vector<double> t = f.read("time").data;
+    const bool complete = f.attr_string("status") == "complete";
+    const bool fits = complete ? t == time
+                               : t.size() <= time.size() && std::equal(t.begin(), t.end(), time.begin());
+    if (!fits)
+      throw InputError("sweep: run " + std::to_string(i) + " (" + run_description(p.runs[i]) + ") has a time axis of " +
+                       axis(t) + ", run " + std::to_string(first) + " (" + run_description(p.runs[first]) + ") one of " +
+                       axis(time) + "; every run of a sweep must share one output grid (sweep t_end, dt_out or " +
+                       "steps in separate sweeps)");
+  }
+}
+
 // One file: states (run, batch, n_out, state_dim), time, the parameter table, statistics.
 void merge(const Plan& p, const std::string& dir, const std::string& output, const Context& ctx,
            const std::string& sweep_path) {
   const std::size_t R = p.runs.size();
   h5::Shape shape;  // (batch, n_out, state_dim) of a complete run
   std::vector<double> time;
+  std::size_t first = R;  // the complete run that gives the time axis
   for (std::size_t i = 0; i < R && shape.empty(); ++i) {
     const h5::File f = h5::File::open(run_file(dir, i));
     if (f.attr_string("status") == "complete") {
       shape = f.shape("states");
       time = f.read("time").data;
+      first = i;
     }
   }
   if (shape.empty()) throw RunError("every run of the sweep diverged; the runs are in " + dir);
+  check_time_axes(p, dir, time, first);
   h5::AtomicOutput out(output);
   h5::File& o = out.file();
   Provenance prov = make_provenance(ctx, p.model_file, p.simulate_toml);
@@ -347,20 +383,22 @@ int run_sweep(Invocation& inv) {
   // This process's share: runs i with i % size == rank, not yet done.
   std::vector<std::size_t> todo;
   std::size_t skipped = 0;
-  for (std::size_t i = static_cast<std::size_t>(mpi.rank); i < p.runs.size(); i += static_cast<std::size_t>(mpi.size)) {
-    if (run_done(p, i, dir))
-      ++skipped;
-    else
-      todo.push_back(i);
-  }
   std::mutex progress;
   Progress bar(ctx, mpi.size > 1 ? "sweep (rank " + std::to_string(mpi.rank) + ")" : std::string("sweep"));
   std::size_t done = 0;
   std::exception_ptr failure;
+  // Every step that can fail on one process only ends in a collective vote (mpi.all), so
+  // that no process is left waiting for one that has given up.
   // SIGINT/SIGTERM: the runs under way finish and are kept, no new run starts; the same
   // command resumes.
   const StopSignal stop;
   try {
+    for (std::size_t i = static_cast<std::size_t>(mpi.rank); i < p.runs.size(); i += static_cast<std::size_t>(mpi.size)) {
+      if (run_done(p, i, dir))
+        ++skipped;
+      else
+        todo.push_back(i);
+    }
     parallel_for(todo.size(), threads, [&](std::size_t k) {
       if (stop.requested()) return;
       execute_run(p, todo[k], dir, ctx.command_line);
@@ -380,14 +418,36 @@ int run_sweep(Invocation& inv) {
     throw RunError("another process of the sweep failed; completed runs are kept in " + dir);
   }
   if (mpi.rank == 0) {
-    merge(p, dir, output, ctx, sweep_path);
-    fs::remove_all(dir, ec);
-    ctx.out << output << ": " << p.runs.size() << " runs (" << skipped << " already done by an earlier attempt), "
-            << mpi.size << (mpi.size == 1 ? " process" : " processes") << "\n";
+    try {
+      merge(p, dir, output, ctx, sweep_path);
+      fs::remove_all(dir, ec);
+      ctx.out << output << ": " << p.runs.size() << " runs (" << skipped << " already done by an earlier attempt), "
+              << mpi.size << (mpi.size == 1 ? " process" : " processes") << "\n";
+    } catch (...) {
+      failure = std::current_exception();
+    }
   }
-  mpi.barrier();
+  if (!mpi.all(!failure)) {
+    if (failure) std::rethrow_exception(failure);
+    throw RunError("the merge of the sweep's runs failed on process 0; completed runs are kept in " + dir);
+  }
   return 0;
 }
+
+}  // namespace
+
+// The checks a sweep file gets before anything runs (its plan, and each run's model and
+// simulation configuration), for the fuzz target and its corpus replay (tests/fuzz).
+std::size_t check_sweep_file(const std::string& path) {
+  const Plan p = make_plan(path, {});
+  for (std::size_t i = 0; i < std::min<std::size_t>(p.runs.size(), 4); ++i) {
+    const RunSetup s = setup_run(p, p.runs[i], "run " + std::to_string(i));
+    simulation_config(s.sim, s.model);
+  }
+  return p.runs.size();
+}
+
+namespace {
 
 const bool registered = register_command({
     .name = "sweep",

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,8 +27,10 @@ struct Point {
   double p;
 };
 
-// r(s, p), dr/ds and dr/dp along the parameter. Holds the model at the current p (a weight
-// scale rewrites one matrix in place): a system from at() is valid until the next call.
+// r(s, p), dr/ds and dr/dp along the parameter. Holds the model at the current p and the one
+// system built on it: the cells of a system copy what they derive from the model (summed
+// biases, ...), so the model is rewritten only after that system is gone, and a new one is
+// built on the rewritten model. A reference from at() is valid until the next call.
 class ParametrisedResidual {
  public:
   ParametrisedResidual(const Model& model, const VectorXd& x0, const ContinuationParameter& par, TimeView view,
@@ -37,11 +40,17 @@ class ParametrisedResidual {
     if (par.kind == ContinuationParameter::Kind::WeightScale) W_ = scaled_matrix(at_p_, par_);
   }
 
-  FixedPointSystem at(double p) {
-    if (par_.kind == ContinuationParameter::Kind::Input)
-      return FixedPointSystem(model_, x0_ + p * par_.direction, view_, tau_);
-    scaled_matrix(at_p_, par_) = p * W_;  // same shape: the cells' pointers stay valid
-    return FixedPointSystem(at_p_, x0_, view_, tau_);
+  const FixedPointSystem& at(double p) {
+    if (sys_ && p == p_) return *sys_;
+    sys_.reset();
+    p_ = p;
+    if (par_.kind == ContinuationParameter::Kind::Input) {
+      sys_.emplace(model_, x0_ + p * par_.direction, view_, tau_);
+    } else {
+      scaled_matrix(at_p_, par_) = p * W_;
+      sys_.emplace(at_p_, x0_, view_, tau_);
+    }
+    return *sys_;
   }
 
   // dr/dp at a linearisation of at(p)
@@ -59,7 +68,7 @@ class ParametrisedResidual {
 
   // [dr/ds | dr/dp] and r at (s, p)
   void linear(const VectorXd& s, double p, MatrixXd& A, VectorXd& r) {
-    const FixedPointSystem sys = at(p);
+    const FixedPointSystem& sys = at(p);
     const auto lin = sys.linearize(s);
     const int N = sys.dim();
     A.resize(N, N + 1);
@@ -76,6 +85,8 @@ class ParametrisedResidual {
   ContinuationParameter par_;
   TimeView view_;
   std::vector<double> tau_;
+  std::optional<FixedPointSystem> sys_;  // built on at_p_ (or model_) at p_
+  double p_ = 0;
 };
 
 // Unit null vector of the N x (N+1) matrix A, oriented along `previous` (or with dp > 0).
@@ -153,7 +164,7 @@ Model model_at(const Model& model, const ContinuationParameter& par, double p) {
 VectorXd residual_dp(const Model& model, const Eigen::Ref<const VectorXd>& x0, const ContinuationParameter& par,
                      TimeView view, const std::vector<double>& tau, const Eigen::Ref<const VectorXd>& s, double p) {
   ParametrisedResidual R(model, x0, par, view, tau);
-  const FixedPointSystem sys = R.at(p);
+  const FixedPointSystem& sys = R.at(p);
   return R.dp(sys, sys.linearize(s));
 }
 

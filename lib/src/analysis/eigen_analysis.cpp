@@ -44,12 +44,16 @@ EigenOrder parse_eigen_order(std::string_view name, std::string_view where) {
 std::vector<int> eigen_order(const VectorXcd& lambda, EigenOrder which) {
   std::vector<int> idx(static_cast<std::size_t>(lambda.size()));
   std::iota(idx.begin(), idx.end(), 0);
+  // |a + bi| and |a - bi| are computed from the same magnitudes, so a conjugate pair has
+  // exactly equal keys and the comparison can be exact: a lexicographic order (key, then
+  // imaginary part, then real part, all descending) is a strict weak ordering, as sort
+  // requires; a tolerance on the key would not be transitive.
   auto key = [&](int i) { return which == EigenOrder::LargestMagnitude ? std::abs(lambda[i]) : lambda[i].real(); };
   std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {
     const double ka = key(a), kb = key(b);
-    // equal up to rounding (conjugate pairs): the positive imaginary part first
-    if (std::abs(ka - kb) > 1e-12 * std::max(1.0, std::abs(ka))) return ka > kb;
-    return lambda[a].imag() > lambda[b].imag();
+    if (ka != kb) return ka > kb;
+    if (lambda[a].imag() != lambda[b].imag()) return lambda[a].imag() > lambda[b].imag();
+    return lambda[a].real() > lambda[b].real();
   });
   return idx;
 }
@@ -114,16 +118,19 @@ void solve_dense(const FixedPointSystem& sys, const FixedPointSystem::Linearizat
                 Spectrum& sp) {
   const MatrixXd J = sys.dynamics_jacobian(lin);
   const int nv = std::min<int>(o.n_vectors, static_cast<int>(J.rows()));
-  const DenseEigen es = dense_eigen(J, nv > 0);
+  const DenseEigen es = dense_eigen(J, nv > 0, o.defective_tol);
   const auto idx = eigen_order(es.values, o.which);
   sp.eigenvalues.resize(es.values.size());
   for (std::size_t i = 0; i < idx.size(); ++i) sp.eigenvalues[static_cast<Eigen::Index>(i)] = es.values[idx[i]];
   if (nv > 0) {
     sp.right.resize(J.rows(), nv);
     sp.left.resize(J.rows(), nv);
+    sp.defective.resize(static_cast<std::size_t>(nv));
     for (int i = 0; i < nv; ++i) {
-      sp.right.col(i) = es.right.col(idx[static_cast<std::size_t>(i)]);
-      sp.left.col(i) = es.left.col(idx[static_cast<std::size_t>(i)]);
+      const auto j = idx[static_cast<std::size_t>(i)];
+      sp.right.col(i) = es.right.col(j);
+      sp.left.col(i) = es.left.col(j);
+      sp.defective[static_cast<std::size_t>(i)] = es.defective[static_cast<std::size_t>(j)];
     }
   }
 }
@@ -209,6 +216,14 @@ std::vector<int> merge_blocks(const std::vector<VectorXcd>& per_block, EigenOrde
   return layer_of;
 }
 
+// Mode i is numerically defective: no left vector with w^T v = 1 exists (Spectrum::defective).
+void mark_defective(Spectrum& sp, int i) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  sp.defective[static_cast<std::size_t>(i)] = true;
+  sp.right.col(i).setConstant({nan, nan});
+  sp.left.col(i).setConstant({nan, nan});
+}
+
 // Right and left eigenvectors of J for the first n_vectors of sp.eigenvalues, layer_of[i]
 // holding mode i, by substitution through the layers (docs/design.md 3, eigen_analysis.hpp).
 // `modes(l)`: eigenvalues of block l with their vectors (at least the top modes it holds);
@@ -226,6 +241,7 @@ void substitute_vectors(const FixedPointSystem& sys, const FixedPointSystem::Lin
   sp.right = MatrixXcd::Zero(N, nv);
   sp.left = MatrixXcd::Zero(N, nv);
   sp.repeated.assign(static_cast<std::size_t>(nv), false);
+  sp.defective.assign(static_cast<std::size_t>(nv), false);
   for (int i = 0; i < nv; ++i) {
     const int l = layer_of[static_cast<std::size_t>(i)];
     const std::complex<double> lambda = sp.eigenvalues[i];
@@ -235,6 +251,7 @@ void substitute_vectors(const FixedPointSystem& sys, const FixedPointSystem::Lin
       sp.right.col(i) = sp.right.col(i - 1).conjugate();
       sp.left.col(i) = sp.left.col(i - 1).conjugate();
       sp.repeated[static_cast<std::size_t>(i)] = sp.repeated[static_cast<std::size_t>(i - 1)];
+      sp.defective[static_cast<std::size_t>(i)] = sp.defective[static_cast<std::size_t>(i - 1)];
       continue;
     }
     BlockModes& d = modes(l);
@@ -267,9 +284,15 @@ void substitute_vectors(const FixedPointSystem& sys, const FixedPointSystem::Lin
     }
     x /= x.norm();
     const std::complex<double> c = y.transpose() * x;  // = y_l^T x_l: the supports meet in layer l only
-    sp.right.col(i) = x;
-    sp.left.col(i) = y / c;
     sp.repeated[static_cast<std::size_t>(i)] = singular;
+    // y = 0: no left vector was computed for the block (Arnoldi on its transpose failed)
+    const double ny = y.norm();
+    if (ny != 0 && !(std::abs(c) >= o.defective_tol * ny)) {
+      mark_defective(sp, i);
+      continue;
+    }
+    sp.right.col(i) = x;
+    sp.left.col(i) = ny != 0 ? VectorXcd(y / c) : y;
   }
 }
 
@@ -283,7 +306,7 @@ void solve_by_blocks(const FixedPointSystem& sys, const FixedPointSystem::Linear
   auto modes = [&](int l) -> BlockModes& {
     auto& d = dec[static_cast<std::size_t>(l)];
     if (d.values.size() == 0) {
-      DenseEigen e = dense_eigen(block(l), true);
+      DenseEigen e = dense_eigen(block(l), true, o.defective_tol);
       d.values = std::move(e.values);
       d.right = std::move(e.right);
       d.left = std::move(e.left);
@@ -399,9 +422,11 @@ void solve_top_k_per_block(const FixedPointSystem& sys, const FixedPointSystem::
       // the left eigenvector of the same eigenvalue: the nearest among A_ll^T's
       Eigen::Index best = 0;
       (lvals.array() - d.values[j]).abs().minCoeff(&best);
-      const VectorXcd w = lvecs.col(best);
+      const VectorXcd w = lvecs.col(best).normalized();
       const std::complex<double> c = w.transpose() * d.right.col(j);
-      if (std::abs(c) > 1e-300) d.left.col(j) = w / c;
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      if (std::abs(c) >= o.defective_tol) d.left.col(j) = w / c;
+      else d.left.col(j).setConstant({nan, nan});  // defective: flagged by the substitution
     }
     d.used.assign(static_cast<std::size_t>(d.values.size()), false);
     return d;
@@ -432,6 +457,7 @@ void solve_top_k_matrix_free(const FixedPointSystem& sys, const FixedPointSystem
   const bool have_left = spectra_top(opT, k, o.which, o, lvals, lvecs, lconv);
   sp.right.resize(N, nv);
   sp.left = MatrixXcd::Zero(N, nv);
+  sp.defective.assign(static_cast<std::size_t>(nv), false);
   for (int i = 0; i < nv; ++i) {
     const VectorXcd v = vecs.col(idx[static_cast<std::size_t>(i)]).normalized();
     sp.right.col(i) = v;
@@ -439,9 +465,10 @@ void solve_top_k_matrix_free(const FixedPointSystem& sys, const FixedPointSystem
     // the left eigenvector of the same eigenvalue: the nearest among J^T's
     Eigen::Index best = 0;
     (lvals.array() - sp.eigenvalues[i]).abs().minCoeff(&best);
-    VectorXcd w = lvecs.col(best);
+    VectorXcd w = lvecs.col(best).normalized();
     const std::complex<double> c = w.transpose() * v;
-    if (std::abs(c) > 1e-300) sp.left.col(i) = w / c;
+    if (std::abs(c) >= o.defective_tol) sp.left.col(i) = w / c;
+    else mark_defective(sp, i);
   }
 }
 

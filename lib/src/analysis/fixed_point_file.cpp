@@ -113,6 +113,17 @@ void write_spectra(h5::Group& g, const std::vector<Spectrum>& spectra, const Fix
   g.set_attr("eigenvector_convention",
              std::string("mode j of point k: J v = lambda_j v with |v| = 1; left w: w^T J = lambda_j w^T, "
                          "w^T v = 1 (no conjugation); NaN where not computed"));
+  if (V > 0) {
+    std::vector<long long> def(K * V, 0);
+    for (std::size_t k = 0; k < K; ++k)
+      for (std::size_t j = 0; j < spectra[k].defective.size(); ++j) def[k * V + j] = spectra[k].defective[j] ? 1 : 0;
+    g.write_int("vectors_defective", {K, V}, def.data());
+    g.set_dim_labels("vectors_defective", {"point", "mode"});
+    g.set_attr("vectors_defective_meaning",
+               std::string("1 where the mode's eigenvalue is numerically defective (a Jordan block: unit right and "
+                           "left vectors orthogonal to within 1e-6, so no w with w^T v = 1 exists); its vectors are "
+                           "NaN (docs/fixed-points.md)"));
+  }
   if (!spectra.empty() && spectra.front().method == EigenMethod::Block && V > 0) {
     std::vector<long long> rep(K * V, 0);
     for (std::size_t k = 0; k < K; ++k)

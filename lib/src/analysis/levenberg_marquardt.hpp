@@ -53,6 +53,12 @@ StartResult levenberg_marquardt(const Eigen::Ref<const VectorXd>& s0, const Find
     }
     if (it >= o.max_iters) break;
     p.jacobian(b.J);
+    // A NaN or Inf in J makes every trial step NaN: rejected until mu gives up, which would
+    // read as a slow point. The start has left the region where the model is finite.
+    if (!b.J.allFinite()) {
+      out.status = StartStatus::Diverged;
+      break;
+    }
     // J^T J: its lower triangle is all the Cholesky factorisation reads
     b.A.setZero(n, n);
     b.A.selfadjointView<Eigen::Lower>().rankUpdate(b.J.transpose());

@@ -64,6 +64,16 @@ T out(T v, const std::string& what) { return check<RunError>(v, what); }
 
 std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
+// What is read whole must fit in memory: a damaged or crafted file can declare any extent
+// (a chunked dataset with no chunks written holds nothing on disk and reads as fill values).
+void check_fits_memory(std::size_t count, std::size_t element_size, const std::string& what) {
+  static const unsigned long long memory =
+      static_cast<unsigned long long>(::sysconf(_SC_PHYS_PAGES)) * static_cast<unsigned long long>(::sysconf(_SC_PAGE_SIZE));
+  if (element_size > 0 && count > memory / element_size)
+    throw InputError(what + ": " + std::to_string(count) + " elements of " + std::to_string(element_size) +
+                     " bytes do not fit in this machine's memory (" + std::to_string(memory >> 20) + " MiB)");
+}
+
 const char* class_name(H5T_class_t c) {
   switch (c) {
     case H5T_INTEGER: return "integer";
@@ -89,32 +99,48 @@ Handle make_space(const Shape& s) {
                     "cannot create a dataspace of shape " + shape_string(s)));
 }
 
-// Shape of a dataspace; `npoints` tells a null dataspace (no data at all) from a scalar.
-Shape space_shape(hid_t space, hssize_t* npoints = nullptr) {
-  int rank = H5Sget_simple_extent_ndims(space);
-  std::vector<hsize_t> d(static_cast<std::size_t>(std::max(rank, 0)));
-  if (rank > 0) H5Sget_simple_extent_dims(space, d.data(), nullptr);
-  if (npoints) *npoints = H5Sget_simple_extent_npoints(space);
+// Shape of a dataspace being read; `npoints` tells a null dataspace (no data at all) from a
+// scalar. A failed query (a damaged file) is an InputError naming `what`, never a negative
+// count turned into a huge size.
+Shape space_shape(hid_t space, const std::string& what, hssize_t* npoints = nullptr) {
+  const int rank = in(H5Sget_simple_extent_ndims(space), what);
+  std::vector<hsize_t> d(static_cast<std::size_t>(rank));
+  if (rank > 0) in(H5Sget_simple_extent_dims(space, d.data(), nullptr), what);
+  if (npoints) *npoints = in(H5Sget_simple_extent_npoints(space), what);
   return {d.begin(), d.end()};
+}
+
+// The class of a datatype being read (H5T_NO_CLASS, negative, on failure).
+H5T_class_t type_class(hid_t type, const std::string& what) {
+  const H5T_class_t c = H5Tget_class(type);
+  if (c == H5T_NO_CLASS) throw InputError(what + " (" + hdf5_detail() + ")");
+  return c;
+}
+
+// The kind of a dataspace being read (H5S_NO_CLASS, negative, on failure).
+H5S_class_t space_class(hid_t space, const std::string& what) {
+  const H5S_class_t c = H5Sget_simple_extent_type(space);
+  if (c == H5S_NO_CLASS) throw InputError(what + " (" + hdf5_detail() + ")");
+  return c;
 }
 
 // Object creation properties: no modification times, so that the same run writes the same
 // bytes (docs/design.md section 6).
 Handle untimed(hid_t cls) {
   Handle p(out(H5Pcreate(cls), "cannot create a property list"));
-  H5Pset_obj_track_times(p.id(), 0);
+  out(H5Pset_obj_track_times(p.id(), 0), "cannot set a property list");
   return p;
 }
 Handle make_parents() {
   Handle p(out(H5Pcreate(H5P_LINK_CREATE), "cannot create a property list"));
-  H5Pset_create_intermediate_group(p.id(), 1);
+  out(H5Pset_create_intermediate_group(p.id(), 1), "cannot set a property list");
   return p;
 }
 Handle file_access(bool close_strong) {
   Handle p(out(H5Pcreate(H5P_FILE_ACCESS), "cannot create a property list"));
   // Keep HDF5's file locking, but do not fail on file systems that lack it (NFS, ...).
-  H5Pset_file_locking(p.id(), 1, 1);
-  if (close_strong) H5Pset_fclose_degree(p.id(), H5F_CLOSE_STRONG);
+  out(H5Pset_file_locking(p.id(), 1, 1), "cannot set a property list");
+  if (close_strong) out(H5Pset_fclose_degree(p.id(), H5F_CLOSE_STRONG), "cannot set a property list");
   return p;
 }
 
@@ -156,8 +182,8 @@ Shape default_chunk(Shape s, std::size_t target = 65536) {
 // A compound {r, i} of two `member` floats: what h5py reads and writes as complex.
 Handle complex_type(hid_t member) {
   Handle t(out(H5Tcreate(H5T_COMPOUND, 2 * sizeof(double)), "cannot create the complex type"));
-  H5Tinsert(t.id(), "r", 0, member);
-  H5Tinsert(t.id(), "i", sizeof(double), member);
+  out(H5Tinsert(t.id(), "r", 0, member), "cannot create the complex type");
+  out(H5Tinsert(t.id(), "i", sizeof(double), member), "cannot create the complex type");
   return t;
 }
 
@@ -256,7 +282,8 @@ std::vector<std::string> Group::children() const {
     ssize_t n = in(H5Lget_name_by_idx(id_.id(), ".", H5_INDEX_NAME, H5_ITER_INC, k, nullptr, 0, H5P_DEFAULT),
                    file_ + ": cannot list " + in_quotes(path_));
     std::string s(static_cast<std::size_t>(n) + 1, '\0');
-    H5Lget_name_by_idx(id_.id(), ".", H5_INDEX_NAME, H5_ITER_INC, k, s.data(), s.size(), H5P_DEFAULT);
+    in(H5Lget_name_by_idx(id_.id(), ".", H5_INDEX_NAME, H5_ITER_INC, k, s.data(), s.size(), H5P_DEFAULT),
+       file_ + ": cannot list " + in_quotes(path_));
     s.resize(static_cast<std::size_t>(n));
     names.push_back(std::move(s));
   }
@@ -275,13 +302,14 @@ struct OpenDataset {
 
 OpenDataset open_dataset(hid_t loc, const std::string& file, const std::string& name, const std::string& path) {
   OpenDataset d;
+  const std::string what = file + ": cannot read " + in_quotes(path);
   d.dset = open_object(loc, file, name, path, H5I_DATASET);
-  d.type = Handle(in(H5Dget_type(d.dset.id()), file + ": cannot read " + in_quotes(path)));
-  d.cls = H5Tget_class(d.type.id());
-  Handle space(in(H5Dget_space(d.dset.id()), file + ": cannot read " + in_quotes(path)));
+  d.type = Handle(in(H5Dget_type(d.dset.id()), what));
+  d.cls = type_class(d.type.id(), what);
+  Handle space(in(H5Dget_space(d.dset.id()), what));
   hssize_t npoints = 0;
-  d.shape = space_shape(space.id(), &npoints);
-  if (H5Sget_simple_extent_type(space.id()) == H5S_NULL)
+  d.shape = space_shape(space.id(), what, &npoints);
+  if (space_class(space.id(), what) == H5S_NULL)
     throw InputError(file + ": dataset " + in_quotes(path) + " holds no data (null dataspace)");
   d.count = static_cast<std::size_t>(npoints);
   return d;
@@ -303,6 +331,7 @@ Array Group::read(const std::string& dataset) const {
   auto d = open_dataset(id_.id(), file_, dataset, full(dataset));
   if (d.cls != H5T_INTEGER && d.cls != H5T_FLOAT)
     throw InputError(file_ + ": dataset " + in_quotes(full(dataset)) + ": expected numbers, got " + class_name(d.cls));
+  check_fits_memory(d.count, sizeof(double), file_ + ": cannot read " + in_quotes(full(dataset)));
   Array a{d.shape, std::vector<double>(d.count)};
   read_into(d, H5T_NATIVE_DOUBLE, a.data.data(), file_, full(dataset));
   return a;
@@ -331,6 +360,7 @@ std::vector<long long> Group::read_int(const std::string& name) const {
   auto d = open_dataset(id_.id(), file_, name, full(name));
   if (d.cls != H5T_INTEGER)
     throw InputError(file_ + ": dataset " + in_quotes(full(name)) + ": expected integers, got " + class_name(d.cls));
+  check_fits_memory(d.count, sizeof(long long), file_ + ": cannot read " + in_quotes(full(name)));
   std::vector<long long> v(d.count);
   read_into(d, H5T_NATIVE_LLONG, v.data(), file_, full(name));
   return v;
@@ -343,6 +373,7 @@ ComplexArray Group::read_complex(const std::string& name) const {
       H5Tget_member_index(d.type.id(), "i") < 0)
     throw InputError(file_ + ": dataset " + in_quotes(full(name)) + ": expected complex numbers (compound {r, i}), got " +
                      class_name(d.cls));
+  check_fits_memory(d.count, sizeof(std::complex<double>), file_ + ": cannot read " + in_quotes(full(name)));
   ComplexArray a{d.shape, std::vector<std::complex<double>>(d.count)};
   read_into(d, complex_type(H5T_NATIVE_DOUBLE).id(), a.data.data(), file_, full(name));
   return a;
@@ -418,7 +449,9 @@ std::vector<std::string> Group::dim_labels(const std::string& dataset) const {
   for (unsigned k = 0; k < d.shape.size(); ++k) {
     ssize_t n = in(H5DSget_label(d.dset.id(), k, nullptr, 0), file_ + ": cannot read the axis labels of " + in_quotes(full(dataset)));
     std::string s(static_cast<std::size_t>(n) + 1, '\0');
-    if (n > 0) H5DSget_label(d.dset.id(), k, s.data(), s.size());
+    if (n > 0)
+      in(H5DSget_label(d.dset.id(), k, s.data(), s.size()),
+         file_ + ": cannot read the axis labels of " + in_quotes(full(dataset)));
     s.resize(static_cast<std::size_t>(n));
     labels.push_back(std::move(s));
   }
@@ -441,9 +474,10 @@ OpenAttr open_attr(hid_t loc, const std::string& name, const std::string& where)
   a.attr = Handle(in(H5Aopen(loc, name.c_str(), H5P_DEFAULT), "cannot open " + where));
   a.type = Handle(in(H5Aget_type(a.attr.id()), "cannot read " + where));
   a.space = Handle(in(H5Aget_space(a.attr.id()), "cannot read " + where));
-  a.cls = H5Tget_class(a.type.id());
-  const bool null = H5Sget_simple_extent_type(a.space.id()) == H5S_NULL;
-  a.count = null ? 0 : static_cast<std::size_t>(H5Sget_simple_extent_npoints(a.space.id()));
+  a.cls = type_class(a.type.id(), "cannot read " + where);
+  const bool null = space_class(a.space.id(), "cannot read " + where) == H5S_NULL;
+  a.count = null ? 0 : static_cast<std::size_t>(in(H5Sget_simple_extent_npoints(a.space.id()), "cannot read " + where));
+  check_fits_memory(a.count, std::max<std::size_t>(H5Tget_size(a.type.id()), sizeof(long long)), "cannot read " + where);
   return a;
 }
 
@@ -456,7 +490,9 @@ std::vector<long long> attr_ints(const OpenAttr& a, const std::string& where) {
   } else if (a.cls == H5T_ENUM) {
     // HDF5 does not convert enums to integers: read the raw values, then convert the base type.
     Handle base(in(H5Tget_super(a.type.id()), "cannot read " + where));
-    std::vector<unsigned char> buf(a.count * std::max<std::size_t>(H5Tget_size(a.type.id()), sizeof(long long)));
+    const std::size_t size = H5Tget_size(a.type.id());
+    if (size == 0) throw InputError("cannot read " + where + " (" + hdf5_detail() + ")");
+    std::vector<unsigned char> buf(a.count * std::max<std::size_t>(size, sizeof(long long)));
     in(H5Aread(a.attr.id(), a.type.id(), buf.data()), "cannot read " + where);
     in(H5Tconvert(base.id(), H5T_NATIVE_LLONG, a.count, buf.data(), nullptr, H5P_DEFAULT), "cannot read " + where);
     std::memcpy(v.data(), buf.data(), a.count * sizeof(long long));
@@ -491,8 +527,8 @@ void write_attr(hid_t loc, const std::string& file, const std::string& path, con
 void Group::set_attr(const std::string& name, const std::string& v) {
   Lock l;
   Handle t(out(H5Tcopy(H5T_C_S1), "cannot create a string type"));
-  H5Tset_size(t.id(), H5T_VARIABLE);
-  H5Tset_cset(t.id(), H5T_CSET_UTF8);
+  out(H5Tset_size(t.id(), H5T_VARIABLE), "cannot create a string type");
+  out(H5Tset_cset(t.id(), H5T_CSET_UTF8), "cannot create a string type");
   const char* p = v.c_str();
   write_attr(id_.id(), file_, path_, name, {}, t.id(), t.id(), &p);
 }
@@ -520,14 +556,16 @@ std::string Group::attr_string(const std::string& name) const {
     throw InputError(where + ": expected a string, got " +
                      (a.cls == H5T_STRING ? std::to_string(a.count) + " strings" : std::string(class_name(a.cls))));
   // Read with the attribute's own type: HDF5 does not convert between ASCII and UTF-8.
-  if (H5Tis_variable_str(a.type.id()) > 0) {
+  if (in(H5Tis_variable_str(a.type.id()), "cannot read " + where) > 0) {
     char* p = nullptr;
     in(H5Aread(a.attr.id(), a.type.id(), &p), "cannot read " + where);
     std::string s = p ? p : "";
     H5Dvlen_reclaim(a.type.id(), a.space.id(), H5P_DEFAULT, &p);
     return s;
   }
-  std::string s(H5Tget_size(a.type.id()), '\0');
+  const std::size_t size = H5Tget_size(a.type.id());
+  if (size == 0) throw InputError("cannot read " + where + " (" + hdf5_detail() + ")");
+  std::string s(size, '\0');
   in(H5Aread(a.attr.id(), a.type.id(), s.data()), "cannot read " + where);
   if (H5Tget_strpad(a.type.id()) == H5T_STR_SPACEPAD) {
     s.erase(s.find_last_not_of(' ') + 1);
@@ -575,7 +613,7 @@ std::vector<long long> Group::attr_int_array(const std::string& name) const {
   Lock l;
   const std::string where = file_ + ": attribute " + in_quotes(name) + " of " + in_quotes(path_);
   auto a = open_attr(id_.id(), name, where);
-  Shape s = space_shape(a.space.id());
+  Shape s = space_shape(a.space.id(), "cannot read " + where);
   if (s.size() > 1) throw InputError(where + ": expected a list of integers, got shape " + shape_string(s));
   // An empty list written from Python (np.array([])) is float64: fine, it holds no numbers.
   if (a.count == 0) return {};
@@ -680,7 +718,7 @@ Appender::Appender(Group& g, const std::string& name, Shape shape, std::size_t a
     auto d = open_dataset(g.id_.id(), file_, name, name_);
     Handle space(in(H5Dget_space(d.dset.id()), what));
     std::vector<hsize_t> maxdims(d.shape.size());
-    H5Sget_simple_extent_dims(space.id(), nullptr, maxdims.data());
+    in(H5Sget_simple_extent_dims(space.id(), nullptr, maxdims.data()), what);
     Shape want = shape_, got = d.shape;
     want[axis_] = got.size() > axis_ ? got[axis_] : 0;
     if (d.cls != H5T_FLOAT || got != want || maxdims[axis_] != H5S_UNLIMITED)

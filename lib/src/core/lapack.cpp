@@ -31,7 +31,7 @@ namespace stackdyn {
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
 
-DenseEigen dense_eigen(const Eigen::Ref<const MatrixXd>& A, bool vectors) {
+DenseEigen dense_eigen(const Eigen::Ref<const MatrixXd>& A, bool vectors, double defective_tol) {
   if (A.rows() != A.cols()) throw InputError("dense_eigen: the matrix must be square");
   if (A.rows() > std::numeric_limits<int>::max() / std::max<Eigen::Index>(A.rows(), 1))
     throw InputError("dense_eigen: the matrix is too large for LAPACK's 32-bit indices");
@@ -76,10 +76,21 @@ DenseEigen dense_eigen(const Eigen::Ref<const MatrixXd>& A, bool vectors) {
       ++j;
     }
   }
+  out.defective.assign(static_cast<std::size_t>(n), false);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
   for (int j = 0; j < n; ++j) {
     out.right.col(j).normalize();  // dgeev's are unit already; exact to rounding
+    out.left.col(j).normalize();
+    // With unit vectors |w^T v| is the reciprocal condition number of the eigenvalue; near
+    // zero, dividing by it would write vectors of size 1/eps as if they were fine.
     const std::complex<double> c = out.left.col(j).transpose() * out.right.col(j);
-    out.left.col(j) /= c;  // w^T v = 1 (c ~ 0 only for a defective eigenvalue)
+    if (!(std::abs(c) >= defective_tol)) {
+      out.defective[static_cast<std::size_t>(j)] = true;
+      out.right.col(j).setConstant({nan, nan});
+      out.left.col(j).setConstant({nan, nan});
+      continue;
+    }
+    out.left.col(j) /= c;  // w^T v = 1
   }
   return out;
 }

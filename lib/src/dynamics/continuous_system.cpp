@@ -36,7 +36,7 @@ void ContinuousSystem::rhs(const double* s, double* dsdt, double t) {
   const int N = stack_.state_dim();
   const Eigen::Map<const Eigen::MatrixXd> S(s, N, B_);
   Eigen::Map<Eigen::MatrixXd> D(dsdt, N, B_);
-  input_->at(t, std::isnan(hold_) ? t : hold_, X_);
+  input_->at(t, std::isnan(hold_) ? t : hold_, X_, draws_);
   stack_.step(X_, S, G_, ws_);
   D.array() = (G_.array() - S.array()).colwise() * inv_tau_.array();
   ++rhs_;
@@ -44,7 +44,7 @@ void ContinuousSystem::rhs(const double* s, double* dsdt, double t) {
 
 void ContinuousSystem::jacobian(const Eigen::Ref<const Eigen::VectorXd>& s, double t, int sample,
                                 Eigen::MatrixXd& J, Eigen::VectorXd* dfdt, bool count) {
-  input_->at(t, std::isnan(hold_) ? t : hold_, X_);
+  input_->at(t, std::isnan(hold_) ? t : hold_, X_, draws_);
   stack_.linearize(X_.col(sample), s, lin_);
   J.resize(stack_.state_dim(), stack_.state_dim());
   stack_.jacobian_state(lin_, J);

@@ -73,42 +73,44 @@ InputSignal::InputSignal(InputSpec spec, int input_size, int batch, const std::s
     if (s.steps == 0 || !(s.dt > 0))
       throw InputError(where + ": input file: expected at least one sample and a positive 'dt'");
   }
-  noise_.resize(d_, B_);
-  flip_.resize(d_, B_);
 }
 
-const Eigen::MatrixXd& InputSignal::noise_at(long long k) const {
-  if (k != noise_k_) {
+// The draws are sized on first use, so that a Draws a caller keeps allocates once.
+const Eigen::MatrixXd& InputSignal::noise_at(long long k, Draws& d) const {
+  if (k != d.noise_k || d.noise.rows() != d_ || d.noise.cols() != B_) {
+    d.noise.resize(d_, B_);
     Rng rng(interval_seed(spec_.noise.seed, k));
-    for (Eigen::Index j = 0; j < noise_.size(); ++j) noise_.data()[j] = spec_.noise.std * rng.normal();
-    noise_k_ = k;
+    for (Eigen::Index j = 0; j < d.noise.size(); ++j) d.noise.data()[j] = spec_.noise.std * rng.normal();
+    d.noise_k = k;
   }
-  return noise_;
+  return d.noise;
 }
 
-const Eigen::MatrixXd& InputSignal::flipflop_at(long long k) const {
-  if (k != flip_k_) {
+const Eigen::MatrixXd& InputSignal::flipflop_at(long long k, Draws& d) const {
+  if (k != d.flip_k || d.flip.rows() != d_ || d.flip.cols() != B_) {
+    d.flip.resize(d_, B_);
     // A second stream, so that noise and flip-flop with the same seed are unrelated.
     Rng rng(interval_seed(spec_.flipflop.seed ^ 0xF11BF10Bull, k));
-    flip_.setZero();
+    d.flip.setZero();
     for (int b = 0; b < B_; ++b)
       for (int c = 0; c < spec_.flipflop.bits; ++c) {
         const double u = rng.uniform(), sign = rng.uniform() < 0.5 ? -1.0 : 1.0;
-        if (u < spec_.flipflop.probability) flip_(c, b) = sign * spec_.flipflop.amplitude;
+        if (u < spec_.flipflop.probability) d.flip(c, b) = sign * spec_.flipflop.amplitude;
       }
-    flip_k_ = k;
+    d.flip_k = k;
   }
-  return flip_;
+  return d.flip;
 }
 
-void InputSignal::add_parts(double t, double hold, long long file_index, Eigen::Ref<Eigen::MatrixXd> X) const {
+void InputSignal::add_parts(double t, double hold, long long file_index, Eigen::Ref<Eigen::MatrixXd> X,
+                            Draws& d) const {
   if (spec_.constant.size()) X.colwise() += spec_.constant;
   for (const auto& s : spec_.sinusoids)
     X.row(s.channel).array() += s.amplitude * std::sin(2 * std::numbers::pi * s.frequency * t + s.phase);
   for (const auto& p : spec_.pulses)
     if (hold >= p.start && hold < p.start + p.duration) X.row(p.channel).array() += p.amplitude;
-  if (spec_.noise.std > 0) X += noise_at(interval_index(hold, spec_.noise.interval));
-  if (spec_.flipflop.bits > 0) X += flipflop_at(interval_index(hold, spec_.flipflop.interval));
+  if (spec_.noise.std > 0) X += noise_at(interval_index(hold, spec_.noise.interval), d);
+  if (spec_.flipflop.bits > 0) X += flipflop_at(interval_index(hold, spec_.flipflop.interval), d);
   if (spec_.samples) {
     const auto& s = *spec_.samples;
     const auto k = static_cast<std::size_t>(std::clamp<long long>(file_index, 0, static_cast<long long>(s.steps) - 1));
@@ -117,14 +119,14 @@ void InputSignal::add_parts(double t, double hold, long long file_index, Eigen::
   }
 }
 
-void InputSignal::at(double t, double hold, Eigen::Ref<Eigen::MatrixXd> X) const {
+void InputSignal::at(double t, double hold, Eigen::Ref<Eigen::MatrixXd> X, Draws& d) const {
   X.setZero();
-  add_parts(t, hold, spec_.samples ? interval_index(hold, spec_.samples->dt) : 0, X);
+  add_parts(t, hold, spec_.samples ? interval_index(hold, spec_.samples->dt) : 0, X, d);
 }
 
-void InputSignal::at_step(long long k, Eigen::Ref<Eigen::MatrixXd> X) const {
+void InputSignal::at_step(long long k, Eigen::Ref<Eigen::MatrixXd> X, Draws& d) const {
   X.setZero();
-  add_parts(static_cast<double>(k), static_cast<double>(k), k, X);
+  add_parts(static_cast<double>(k), static_cast<double>(k), k, X, d);
 }
 
 void InputSignal::derivative(double t, Eigen::Ref<Eigen::MatrixXd> dX) const {

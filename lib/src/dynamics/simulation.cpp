@@ -339,11 +339,12 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
   const Stack stack(model, Coupling::Sequential);
   auto ws = stack.make_workspace();
   Eigen::MatrixXd S = S0, S_new(N, B), X(model.input_size, B);
+  InputSignal::Draws draws;
   IntegrationStats st;
   writer.write(S.data(), 0.0);
   const auto slices = stack.slices();
   for (long long k = 0; k < c.steps; ++k) {
-    input.at_step(k, X);
+    input.at_step(k, X, draws);
     stack.step(X, S, S_new, ws);
     S.swap(S_new);
     ++st.steps;

@@ -36,7 +36,7 @@ const std::vector<std::string>& model_config_keys() {
 
 namespace {
 
-constexpr long long max_width = 1 << 24;  // far beyond any model that fits in memory
+constexpr long long max_parameters = 1LL << 28;
 
 enum class Init { Uniform, Orthogonal };
 
@@ -207,6 +207,22 @@ Model model_from_config(const Config& cfg, long long* seed_out) {
   std::vector<LayerInit> how(num_layers);
   model.layers.resize(num_layers);
   for (std::size_t i = 0; i < num_layers; ++i) read_layer(cfg, i, model.bidirectional, model.layers[i], how[i]);
+
+  // The weight matrices' sizes, counted in 64 bits before any is drawn: a description of a
+  // few layers of the largest width would otherwise ask for petabytes.
+  long long weights = 0;
+  for (std::size_t i = 0; i < num_layers; ++i) {
+    const LayerSpec& spec = model.layers[i];
+    const long long n = spec.hidden_size, in = model.layer_input_size(static_cast<int>(i) + 1);
+    const long long m = spec.transition_hidden.empty() ? n : spec.transition_hidden.front();
+    long long layer = gate_count(spec.cell) * m * (in + n);
+    for (std::size_t k = 0; k < spec.transition_hidden.size(); ++k)
+      layer += spec.transition_hidden[k] * (k + 1 < spec.transition_hidden.size() ? spec.transition_hidden[k + 1] : n);
+    weights += layer * model.num_directions() + (spec.residual ? n * model.stream_width(static_cast<int>(i)) : 0);
+  }
+  if (weights > max_parameters)
+    throw cfg.error("layers", "the model would have " + std::to_string(weights) + " weights; expected at most " +
+                                  std::to_string(max_parameters) + " (2 GiB of float64)");
 
   // Widths come from the model itself (stream_width, layer_input_size), so that the shapes
   // drawn here are the shapes validate() and the dynamics expect.

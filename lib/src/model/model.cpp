@@ -6,6 +6,7 @@
 #include <stackdyn/core/error.hpp>
 
 #include <array>
+#include <climits>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
@@ -162,12 +163,12 @@ struct LayerCheck {
   }
 
   // One direction's parameters; `suffix` is "" or "_reverse", as the file names them.
-  void params(const LayerSpec& layer, const CellParams& p, int in, const std::string& suffix) const {
-    const int n = layer.hidden_size;
+  void params(const LayerSpec& layer, const CellParams& p, Eigen::Index in, const std::string& suffix) const {
+    const Eigen::Index n = layer.hidden_size;
     const bool deep = layer.cell == CellType::DeepTransition;
     const auto& th = layer.transition_hidden;
-    const int m = deep && !th.empty() ? th.front() : n;  // units of the first (gate) layer
-    const int g = gate_count(layer.cell) * m;
+    const Eigen::Index m = deep && !th.empty() ? th.front() : n;  // units of the first (gate) layer
+    const Eigen::Index g = gate_count(layer.cell) * m;  // 64 bits: 4 m overflows an int for large m
     matrix(p.w_ih, "weight_ih" + suffix, g, in);
     matrix(p.w_hh, "weight_hh" + suffix, g, n);
     if (layer.bias) {
@@ -187,7 +188,7 @@ struct LayerCheck {
     if (p.mlp_b.size() != b_count)
       fail(std::to_string(p.mlp_b.size()) + " mlp_bias" + suffix + " vectors, expected " + std::to_string(b_count));
     for (std::size_t k = 0; k < k_count; ++k) {
-      const int rows = k + 1 < th.size() ? th[k + 1] : n;
+      const Eigen::Index rows = k + 1 < th.size() ? th[k + 1] : n;
       matrix(p.mlp_w[k], "mlp_weight_" + std::to_string(k) + suffix, rows, th[k]);
       if (layer.bias) vector(p.mlp_b[k], "mlp_bias_" + std::to_string(k) + suffix, rows);
     }
@@ -201,11 +202,26 @@ void Model::validate(std::string_view where_view) const {
   if (input_size <= 0) throw InputError(where + ": input_size is " + std::to_string(input_size) + ", expected > 0");
   if (!(dropout >= 0.0 && dropout < 1.0))
     throw InputError(where + ": dropout is " + format_number(dropout) + ", expected a value in [0, 1)");
+  if (input_size > max_width)
+    throw InputError(where + ": input_size is " + std::to_string(input_size) + ", expected at most " +
+                     std::to_string(max_width));
+  // Every width is bounded, so that a layer's sizes fit an int; the state dimension, their
+  // sum over the layers, is summed in 64 bits and must fit too. Both before any size is used.
+  long long total_state = 0;
+  for (int l = 1; l <= num_layers(); ++l) {
+    const LayerSpec& layer = layers[static_cast<std::size_t>(l - 1)];
+    if (layer.hidden_size <= 0 || layer.hidden_size > max_width)
+      throw InputError(where + ": layer " + std::to_string(l) + " (" + std::string(cell_name(layer.cell)) +
+                       "): hidden_size is " + std::to_string(layer.hidden_size) + ", expected a width in [1, " +
+                       std::to_string(max_width) + "]");
+    total_state += static_cast<long long>(layer.hidden_size) * (layer.cell == CellType::Lstm ? 2 : 1) * num_directions();
+  }
+  if (total_state > INT_MAX)
+    throw InputError(where + ": the state dimension is " + std::to_string(total_state) + ", expected at most " +
+                     std::to_string(INT_MAX));
   for (int l = 1; l <= num_layers(); ++l) {
     const LayerSpec& layer = layers[static_cast<std::size_t>(l - 1)];
     LayerCheck check{where + ": layer " + std::to_string(l) + " (" + std::string(cell_name(layer.cell)) + "): "};
-    if (layer.hidden_size <= 0)
-      check.fail("hidden_size is " + std::to_string(layer.hidden_size) + ", expected > 0");
     if (layer.skip && l == 1)
       check.fail("the bottom layer cannot have a skip connection (it would read h^(-1)); skips start at layer 2");
     const bool deep = layer.cell == CellType::DeepTransition;
@@ -216,7 +232,9 @@ void Model::validate(std::string_view where_view) const {
     if (!deep && (!layer.transition_hidden.empty() || layer.transition_residual))
       check.fail("transition_hidden/transition_residual are set, but only deep_transition layers have them");
     for (int w : layer.transition_hidden)
-      if (w <= 0) check.fail("transition_hidden holds " + std::to_string(w) + ", expected widths > 0");
+      if (w <= 0 || w > max_width)
+        check.fail("transition_hidden holds " + std::to_string(w) + ", expected widths in [1, " +
+                   std::to_string(max_width) + "]");
 
     const int in = layer_input_size(l);
     check.params(layer, layer.fwd, in, "");

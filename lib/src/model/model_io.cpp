@@ -18,12 +18,13 @@ std::string where_of(const h5::Group& g) {
   return g.path() == "/" ? g.file_name() : g.file_name() + " (" + g.path() + ")";
 }
 
-// Sizes and counts: whole numbers that fit an int, 0 allowed (validate() says when 0 is wrong).
-int size_attr(const h5::Group& g, const std::string& name) {
+// Sizes and counts: whole numbers up to `max`, 0 allowed (validate() says when 0 is wrong).
+// Widths are bounded as init bounds them, so that the sizes derived from them fit an int.
+int size_attr(const h5::Group& g, const std::string& name, long long max = max_width) {
   long long v = g.attr_int(name);
-  if (v < 0 || v > INT_MAX)
+  if (v < 0 || v > max)
     throw InputError(g.file_name() + ": attribute " + quoted(name) + " of " + quoted(g.path()) + " is " +
-                     std::to_string(v) + ", expected a size");
+                     std::to_string(v) + ", expected a size in [0, " + std::to_string(max) + "]");
   return static_cast<int>(v);
 }
 
@@ -82,9 +83,9 @@ LayerSpec read_layer(const h5::Group& g, bool bidirectional) {
   layer.residual = flag_attr(g, "residual");
   if (layer.cell == CellType::DeepTransition) {
     for (long long w : g.attr_int_array("transition_hidden")) {
-      if (w <= 0 || w > INT_MAX)
+      if (w <= 0 || w > max_width)
         throw InputError(g.file_name() + ": attribute 'transition_hidden' of " + quoted(g.path()) + " holds " +
-                         std::to_string(w) + ", expected widths > 0");
+                         std::to_string(w) + ", expected widths in [1, " + std::to_string(max_width) + "]");
       layer.transition_hidden.push_back(static_cast<int>(w));
     }
     layer.transition_residual = flag_attr(g, "transition_residual");
@@ -117,7 +118,7 @@ Model read_model(const h5::Group& g) {
 
   Model m;
   m.input_size = size_attr(g, "input_size");
-  const int num_layers = size_attr(g, "num_layers");
+  const int num_layers = size_attr(g, "num_layers", INT_MAX);
   m.bidirectional = flag_attr(g, "bidirectional");
   m.dropout = g.attr_double("dropout");
   const h5::Group layers = g.group("layers");
@@ -125,7 +126,7 @@ Model read_model(const h5::Group& g) {
   for (int l = 0; l < num_layers; ++l) {
     const h5::Group lg = layers.group(std::to_string(l));
     m.layers.push_back(read_layer(lg, m.bidirectional));
-    recorded_inputs.push_back(size_attr(lg, "input_size"));
+    recorded_inputs.push_back(size_attr(lg, "input_size", INT_MAX));
   }
   if (auto n = layers.children().size(); n != static_cast<std::size_t>(num_layers))
     throw InputError(where + ": num_layers is " + std::to_string(num_layers) + " but " + quoted(layers.path()) + " holds " +

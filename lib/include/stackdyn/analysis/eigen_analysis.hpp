@@ -76,6 +76,9 @@ struct EigenOptions {
   bool spectra_per_block = true;
   /// block: lambda counts as repeated in another layer's block when within this (relative)
   double repeated_tol = 1e-10;
+  /// A mode is defective when its unit right and left vectors have |w^H v| below this
+  /// (see Spectrum::defective).
+  double defective_tol = default_defective_tol;
 };
 
 struct Spectrum {
@@ -95,6 +98,10 @@ struct Spectrum {
   /// Block (and spectra per block), per vector mode: lambda was (numerically) also an eigenvalue of another
   /// layer's block on the substitution path, and a least-squares solve was used (see above).
   std::vector<bool> repeated;
+  /// Per vector mode: the eigenvalue is numerically defective (a Jordan block: the unit right
+  /// and left vectors are orthogonal to within `defective_tol`), so no left vector with
+  /// w^T v = 1 exists; both of the mode's vectors are NaN.
+  std::vector<bool> defective;
   /// Spectra only: converged eigenvalues out of the k requested.
   int converged = 0;
 };

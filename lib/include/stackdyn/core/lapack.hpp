@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 
 #include <complex>
+#include <vector>
 
 namespace stackdyn {
 
@@ -12,11 +13,20 @@ namespace stackdyn {
 /// `right` (A v = lambda v, |v|_2 = 1) and `left` (w^T A = lambda w^T, w^T v = 1; dgeev's
 /// left vectors u satisfy u^H A = lambda u^H, so w = conj(u) / (u^H v)). RunError when the
 /// QR algorithm fails.
+///
+/// A mode whose unit right and left vectors are (numerically) orthogonal, |u^H v| <
+/// `defective_tol`, is marked `defective`: its eigenvalue is (numerically) defective, as in a
+/// Jordan block, w^T v = 1 cannot be met, and both its vectors are NaN (the right vector of
+/// such an eigenvalue is determined only to about the square root of the rounding error).
 struct DenseEigen {
   Eigen::VectorXcd values;
   Eigen::MatrixXcd right, left;
+  std::vector<bool> defective;  ///< per mode, with vectors only
 };
-DenseEigen dense_eigen(const Eigen::Ref<const Eigen::MatrixXd>& A, bool vectors);
+/// The default threshold on |u^H v| (the reciprocal of the eigenvalue's condition number).
+inline constexpr double default_defective_tol = 1e-6;
+DenseEigen dense_eigen(const Eigen::Ref<const Eigen::MatrixXd>& A, bool vectors,
+                       double defective_tol = default_defective_tol);
 
 /// The eigenvalue of largest modulus of a dense square matrix (0 for an empty one).
 double spectral_radius(const Eigen::Ref<const Eigen::MatrixXd>& A);

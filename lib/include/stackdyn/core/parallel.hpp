@@ -17,7 +17,10 @@ namespace stackdyn {
 /// Threads to use when the user says 0 ("all"): the hardware's count, at least 1.
 inline int default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
-template <class F>
+/// `Thread` is std::thread; a test substitutes one whose creation fails. When creating a
+/// worker throws (std::system_error: no resources for a thread), the workers already started
+/// stop after their current task, are joined, and the creation error is rethrown.
+template <class Thread = std::thread, class F>
 void parallel_for(std::size_t n, int threads, F&& f) {
   if (threads <= 0) threads = default_threads();
   const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(threads), n);
@@ -41,8 +44,16 @@ void parallel_for(std::size_t n, int threads, F&& f) {
       }
     }
   };
-  std::vector<std::thread> pool;
-  for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+  std::vector<Thread> pool;
+  pool.reserve(workers - 1);
+  try {
+    for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+  } catch (...) {
+    // A joinable thread destroyed during unwinding would call std::terminate.
+    failed = true;
+    for (auto& t : pool) t.join();
+    throw;
+  }
   work();
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);

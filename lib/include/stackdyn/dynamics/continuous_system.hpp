@@ -63,6 +63,7 @@ class ContinuousSystem {
  private:
   Stack stack_;
   const InputSignal* input_;
+  InputSignal::Draws draws_;  // this system's own: the signal may be shared between threads
   int B_;
   Eigen::VectorXd inv_tau_;
   Stack::Workspace ws_;

@@ -78,14 +78,26 @@ class InputSignal {
   int batch() const { return B_; }
   const InputSpec& spec() const { return spec_; }
 
+  /// The random parts' draws for the last interval asked for. Adaptive steppers ask around
+  /// one time, so a caller keeps one Draws and passes it to every call: the signal itself
+  /// stays immutable and can be shared between threads, each thread with its own Draws.
+  struct Draws {
+    long long noise_k = -1, flip_k = -1;
+    Eigen::MatrixXd noise, flip;
+  };
+
   /// X (input_size x batch) = x(t), continuous view.
-  void at(double t, Eigen::Ref<Eigen::MatrixXd> X) const { at(t, t, X); }
+  void at(double t, Eigen::Ref<Eigen::MatrixXd> X, Draws& d) const { at(t, t, X, d); }
   /// x(t) with the piecewise-constant parts (pulses, noise, flip-flop, file) taken at time
   /// `hold` instead: their value on a whole step [hold, hold + h] that starts at or after
   /// their last jump, even at the step's end where they may already have jumped.
-  void at(double t, double hold, Eigen::Ref<Eigen::MatrixXd> X) const;
+  void at(double t, double hold, Eigen::Ref<Eigen::MatrixXd> X, Draws& d) const;
   /// X = the input of discrete step k (from time k to k+1).
-  void at_step(long long k, Eigen::Ref<Eigen::MatrixXd> X) const;
+  void at_step(long long k, Eigen::Ref<Eigen::MatrixXd> X, Draws& d) const;
+  /// The same without a caller's Draws: the random parts are drawn afresh on every call.
+  void at(double t, Eigen::Ref<Eigen::MatrixXd> X) const { Draws d; at(t, t, X, d); }
+  void at(double t, double hold, Eigen::Ref<Eigen::MatrixXd> X) const { Draws d; at(t, hold, X, d); }
+  void at_step(long long k, Eigen::Ref<Eigen::MatrixXd> X) const { Draws d; at_step(k, X, d); }
   /// dX = dx/dt at t: the sinusoids' derivative; the other parts are piecewise constant.
   void derivative(double t, Eigen::Ref<Eigen::MatrixXd> dX) const;
   /// Whether derivative() can be non-zero.
@@ -99,15 +111,12 @@ class InputSignal {
   long long step_horizon() const;
 
  private:
-  void add_parts(double t, double hold, long long file_index, Eigen::Ref<Eigen::MatrixXd> X) const;
-  const Eigen::MatrixXd& noise_at(long long interval) const;
-  const Eigen::MatrixXd& flipflop_at(long long interval) const;
+  void add_parts(double t, double hold, long long file_index, Eigen::Ref<Eigen::MatrixXd> X, Draws& d) const;
+  const Eigen::MatrixXd& noise_at(long long interval, Draws& d) const;
+  const Eigen::MatrixXd& flipflop_at(long long interval, Draws& d) const;
 
   InputSpec spec_;
   int d_, B_;
-  // Draws of the last interval asked for (adaptive steppers ask around one time).
-  mutable long long noise_k_ = -1, flip_k_ = -1;
-  mutable Eigen::MatrixXd noise_, flip_;
 };
 
 }  // namespace stackdyn

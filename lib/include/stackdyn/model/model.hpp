@@ -36,6 +36,11 @@ struct CellParams {
   std::vector<Eigen::VectorXd> mlp_b;
 };
 
+/// The largest width (input_size, hidden_size, transition_hidden) a model may have: far
+/// beyond any model that fits in memory, and small enough that sizes derived from it (gate
+/// rows, state slices) fit an int. Both init and the model-file reader enforce it.
+inline constexpr int max_width = 1 << 24;
+
 struct LayerSpec {
   CellType cell = CellType::RnnTanh;
   int hidden_size = 0;
