@@ -183,7 +183,7 @@ struct Parsed {
 
 Invocation resolve(Parsed& p, Context& ctx) {
   const CommandSpec& c = *p.spec;
-  Invocation inv{ctx, Config::from_string("", c.name + " options"), p.positionals, p.output, p.force, {}};
+  Invocation inv{ctx, Config::from_string("", c.name + " options"), p.positionals, p.output, p.force};
   for (const auto& pos : c.positionals) {
     if (pos.kind != Positional::Kind::Config || !p.positionals.count(pos.name)) continue;
     const std::string& path = p.positionals.at(pos.name);
@@ -204,7 +204,6 @@ Invocation resolve(Parsed& p, Context& ctx) {
     const std::string flag = names_of(o->flag).back();
     const std::string text = o->kind == ValueKind::Switch ? "true" : flag_value(*o, flag, p.values.at(o->flag));
     inv.config.set(o->key, text, flag);
-    inv.flags_given.insert(o->key);
   }
   if (c.check_keys) inv.config.check_keys(option_keys(c.options));
   // A mode the table does not know is left to the command's own message.

@@ -11,7 +11,6 @@
 
 #include <functional>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -39,7 +38,6 @@ struct Invocation {
   std::map<std::string, std::string> args;  ///< positionals given, by name
   std::string output;                       ///< -o (empty for commands without one)
   bool force = false;                       ///< --force
-  std::set<std::string> flags_given;        ///< configuration keys set by their flags
 
   bool has(const std::string& positional) const { return args.count(positional) > 0; }
   const std::string& arg(const std::string& positional) const { return args.at(positional); }
