@@ -2,6 +2,7 @@
 // finder's names and options (see fixed_points.hpp).
 #include <stackdyn/analysis/fixed_points.hpp>
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/core/format.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -36,7 +37,7 @@ std::string_view start_status_name(StartStatus s) {
 void FinderOptions::validate(std::string_view where) const {
   const std::string w(where);
   auto bad = [&](const std::string& what, const std::string& expected, double got) {
-    throw InputError(w + ": " + what + " must be " + expected + ", got " + std::to_string(got));
+    throw InputError(w + ": " + what + " must be " + expected + ", got " + format_number(got));
   };
   if (!(q_tol > 0) || !std::isfinite(q_tol)) bad("q-tol", "a finite number > 0", q_tol);
   if (!(step_tol >= 0) || !std::isfinite(step_tol)) bad("step-tol", "a finite number >= 0", step_tol);
@@ -67,7 +68,7 @@ FixedPointSystem::FixedPointSystem(const Model& model, const Eigen::Ref<const Ve
                      std::to_string(L) + ")");
   for (double t : tau)
     if (!(t > 0) || !std::isfinite(t))
-      throw InputError("tau must be finite and > 0, got " + std::to_string(t));
+      throw InputError("tau must be finite and > 0, got " + format_number(t));
   tau_layer_ = std::move(tau);
   tau_state_.resize(stack_.state_dim());
   for (std::size_t l = 0; l < L; ++l) {
