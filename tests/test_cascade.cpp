@@ -1,6 +1,6 @@
 // The cascade (dynamics/cascade.hpp): the stack integrated layer by layer against the
-// monolithic integrators and scipy's reference, auto's choice of method per layer, skip
-// and residual connections, the file record, and the discrete map left alone.
+// monolithic integrators (scipy's reference: test_simulate.cpp), auto's choice of method per
+// layer, skip and residual connections, the file record, and the discrete map left alone.
 #include "cli_helpers.hpp"
 #include "random_model.hpp"
 
@@ -9,7 +9,6 @@
 #include <stackdyn/core/h5.hpp>
 #include <stackdyn/dynamics/cascade.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
-#include <stackdyn/model/model_io.hpp>
 
 #include <cmath>
 
@@ -164,30 +163,6 @@ TEST_CASE("auto: a stiff middle layer gets rosenbrock4, the others dopri5", "[ca
   // The explicit layers no longer pay for the stiff one.
   CHECK(a.stats.layers[0].steps * 10 < explicit_run.stats.steps);
   CHECK(a.stats.layers[2].steps * 10 < explicit_run.stats.steps);
-}
-
-TEST_CASE("cascade and auto agree with scipy's solve_ivp on a 3-layer model to 1e-7", "[cascade][scipy]") {
-  const std::string ref = std::string(STACKDYN_TEST_DATA) + "/scipy/rnn3_reference.h5";
-  const std::string model_path = std::string(STACKDYN_TEST_DATA) + "/torch/rnn_tanh_L3_uni_bias.model.h5";
-  const h5::File f = h5::File::open(ref);
-  const Model m = read_model(model_path);
-  Config cfg = Config::from_string(f.attr_string("config"), "rnn3_reference.h5:config");
-  cfg.set("input_file", "\"" + ref + "\"");
-  cfg.set("rtol", "1e-10");
-  cfg.set("atol", "1e-12");
-  const h5::Array expected = f.read("states");
-  for (const char* methods : {"", "rosenbrock4", "dopri5,rosenbrock4,dopri5"}) {
-    cfg.set("method", "cascade");
-    if (*methods) cfg.set("cascade.methods", std::string("\"") + methods + "\"");
-    const Run r = run(m, simulation_config(cfg, m));
-    INFO("cascade " << r.chosen);
-    CHECK(max_diff(r.states, expected) < 1e-7);
-  }
-  cfg.set("method", "auto");
-  cfg.set("cascade.methods", "\"auto\"");
-  const Run r = run(m, simulation_config(cfg, m));
-  INFO("auto " << r.chosen);
-  CHECK(max_diff(r.states, expected) < 1e-7);
 }
 
 TEST_CASE("cascade: per-layer methods, tolerances and choices are in the file", "[cascade]") {

@@ -245,7 +245,7 @@ TEST_CASE("the continuous view's Jacobian J = T^-1 (J_G - I) and df/dt match fin
   CHECK((dfdt - (fp - fm) / (2 * h)).cwiseAbs().maxCoeff() < 1e-7);
 }
 
-TEST_CASE("continuous view agrees with scipy's solve_ivp on a 3-layer model to 1e-7", "[simulate][scipy]") {
+TEST_CASE("continuous view agrees with scipy's solve_ivp on a 3-layer model to 1e-7", "[simulate][scipy][cascade]") {
   const std::string ref = std::string(STACKDYN_TEST_DATA) + "/scipy/rnn3_reference.h5";
   const std::string model_path = std::string(STACKDYN_TEST_DATA) + "/torch/rnn_tanh_L3_uni_bias.model.h5";
   const h5::File f = h5::File::open(ref);
@@ -256,8 +256,12 @@ TEST_CASE("continuous view agrees with scipy's solve_ivp on a 3-layer model to 1
   cfg.set("atol", "1e-12");
   const h5::Array expected = f.read("states");
   // rosenbrock4 with a time-dependent input: the check on odeint's d4 (rosenbrock4_stepper.cpp).
-  for (const char* method : {"dopri5", "bulirsch_stoer", "rosenbrock4", "rosenbrock4_odeint"}) {
-    cfg.set("method", method);
+  // The cascade (cascade.hpp): dopri5 in every layer, auto's choice, and a mix of methods.
+  for (const char* method : {"dopri5", "bulirsch_stoer", "rosenbrock4", "rosenbrock4_odeint", "cascade", "auto",
+                             "cascade:dopri5,rosenbrock4,dopri5"}) {
+    const std::string name = method;
+    cfg.set("method", name.substr(0, name.find(':')));
+    if (name.find(':') != std::string::npos) cfg.set("cascade.methods", "\"" + name.substr(name.find(':') + 1) + "\"");
     const Run r = run(m, simulation_config(cfg, m));
     REQUIRE(r.states.shape == expected.shape);
     double err = 0;

@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
     o.method = parse_method(method.substr(0, colon), "method");
     if (colon != std::string::npos) {
       std::stringstream list(method.substr(colon + 1));
-      for (std::string m; std::getline(list, m, ',');) o.layer_methods.push_back(parse_layer_method(m, "method"));
+      for (std::string name; std::getline(list, name, ',');) o.layer_methods.push_back(parse_layer_method(name, "method"));
     }
     o.rtol = std::atof(argv[5]);
     o.atol = std::atof(argv[6]);
@@ -115,7 +115,11 @@ int main(int argc, char** argv) {
     std::cout << sec << " " << st.steps << " " << st.rejected_steps << " " << st.rhs_evaluations << " "
               << st.jacobian_evaluations;
     std::string chosen;
-    for (const LayerStats& l : st.layers) chosen += (chosen.empty() ? " " : ",") + l.chosen;
+    for (const LayerStats& l : st.layers) {
+      chosen += (chosen.empty() ? " " : ",") + l.chosen;
+      std::cerr << l.chosen << ": rho " << l.spectral_radius << ", h_acc " << l.step_estimate << ", " << l.steps
+                << " steps, " << l.rejected_steps << " rejected, " << l.input_error_capped << " capped\n";
+    }
     std::cout << chosen << "\n";
     for (Eigen::Index i = 0; i < s.size(); ++i) std::cout << s[i] << (i + 1 < s.size() ? " " : "\n");
     return 0;

@@ -94,6 +94,12 @@ LayerSystem::LayerSystem(const Stack& stack, int layer, double tau, const InputS
   X_.resize(stack.input_size(), B_);
   dX_.resize(stack.input_size(), B_);
   Sb_.setZero(below_rows_, B_);
+  X_.setZero();
+  dX_.setZero();
+  // x reaches the layer directly (layer 1), through a skip (layer 2) or a residual stream from layer 1.
+  const auto& layers = stack.model().layers;
+  reads_x_ = layer == 0 || (layer == 1 && layers[1].skip) ||
+             (!read_.empty() && read_.front() == 0 && layers[0].residual);
   std::visit(
       [&](const auto& cell) {
         P_.resize(cell.projection_rows(), B_);
@@ -108,7 +114,7 @@ LayerSystem::LayerSystem(const Stack& stack, int layer, double tau, const InputS
 
 void LayerSystem::inputs_at(double t) {
   if (t == u_t_) return;
-  input_->at(t, std::isnan(hold_) ? t : hold_, X_);
+  if (reads_x_) input_->at(t, std::isnan(hold_) ? t : hold_, X_);
   for (int k : read_) {
     const StateSlice& sk = stack_->slices()[k];
     (*below_)[k].eval(t, Sb_.middleRows(sk.offset, sk.size));
@@ -119,10 +125,7 @@ void LayerSystem::inputs_at(double t) {
 
 void LayerSystem::input_derivative_at(double t) {
   if (t == du_t_) return;
-  if (input_->time_varying())
-    input_->derivative(t, dX_);
-  else
-    dX_.setZero();
+  if (reads_x_ && input_->time_varying()) input_->derivative(t, dX_);
   for (int k : read_) {
     const StateSlice& sk = stack_->slices()[k];
     (*below_)[k].derivative(t, Sb_.middleRows(sk.offset, sk.size));

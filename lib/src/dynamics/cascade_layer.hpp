@@ -85,6 +85,7 @@ class LayerSystem {
   const Stack* stack_;
   int l_, n_, B_, below_rows_;
   double tau_;
+  bool reads_x_ = true;
   const InputSignal* input_;
   const std::vector<DenseTrack>* below_;
   std::vector<int> read_;
