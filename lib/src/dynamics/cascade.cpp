@@ -114,7 +114,7 @@ LayerSystem::LayerSystem(const Stack& stack, int layer, double tau, const InputS
 
 void LayerSystem::inputs_at(double t) {
   if (t == u_t_) return;
-  if (reads_x_) input_->at(t, std::isnan(hold_) ? t : hold_, X_);
+  if (reads_x_) input_->at(t, std::isnan(hold_) ? t : hold_, X_, draws_);
   for (int k : read_) {
     const StateSlice& sk = stack_->slices()[k];
     (*below_)[k].eval(t, Sb_.middleRows(sk.offset, sk.size));

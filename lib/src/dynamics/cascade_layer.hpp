@@ -87,6 +87,7 @@ class LayerSystem {
   double tau_;
   bool reads_x_ = true;
   const InputSignal* input_;
+  InputSignal::Draws draws_;  // this layer's own draws: the signal is shared and immutable
   const std::vector<DenseTrack>* below_;
   std::vector<int> read_;
   std::vector<StateSlice> slice_;
