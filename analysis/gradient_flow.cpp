@@ -1,25 +1,36 @@
 // `stackdyn gradient-flow MODEL.h5 [CONFIG.toml] -o GF.h5`: norms of the blocks of products of
 // Jacobians along one driven trajectory, time x depth, and the paths in depth (docs/probes.md).
-#include "cli.hpp"
+#include "command.hpp"
 #include "command_util.hpp"
-#include "fixed_point_io.hpp"
 #include "probe_io.hpp"
 
 #include <stackdyn/analysis/gradient_flow.hpp>
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/model/model_io.hpp>
 
-#include <optional>
 #include <ostream>
 
 namespace stackdyn::cli {
 namespace {
 
-struct GradientFlowCliOptions {
-  std::string model, config, output;
-  std::optional<std::string> input_file, steps, sample;
-  std::vector<std::string> sets;
-};
+OptionTable options() {
+  using K = ValueKind;
+  OptionTable t = probe_options({"mode", "batch", "seed", "input_file", "input.*"});
+  for (auto& o : t)
+    if (o.key == "mode") {
+      // The map is what gradients flow through: the key is accepted, with one value.
+      o.flag.clear();
+      o.help = "discrete only";
+    } else if (o.key == "input_file") {
+      o.help = "Inputs: 'inputs' (batch, time, input_size), optional 's0' or 'h0'/'c0' (initial state)";
+    }
+  const OptionTable own = {
+      {"--steps", "steps", K::Integer, "100", "Steps T of the trajectory", ""},
+      {"--sample", "sample", K::Integer, "0", "Sample b of the batch (of the input file's)", ""},
+  };
+  t.insert(t.end(), own.begin(), own.end());
+  return t;
+}
 
 // The initial state of sample b: the input file's s0, or its h0 (and c0), torch-shaped
 // (num_layers, batch, hidden_size); zeros otherwise.
@@ -49,25 +60,19 @@ VectorXd initial_state(const Model& model, const SimulationConfig& drive, int b)
   return s;
 }
 
-int run_gradient_flow(const GradientFlowCliOptions& o, Context& ctx) {
-  const Model model = read_model(o.model);
+int run_gradient_flow(Invocation& inv) {
+  Context& ctx = inv.ctx;
+  const std::string& spec = inv.arg("model");
+  const Model model = inv.model();
   if (model.bidirectional)
-    throw InputError(o.model + ": the model is bidirectional; gradient-flow follows the causal map and needs a "
-                               "unidirectional model");
-  Config cfg = o.config.empty() ? Config::from_string("", "gradient-flow options") : Config::from_file(o.config);
-  if (o.input_file) cfg.set("input_file", "\"" + *o.input_file + "\"");
-  set_value(cfg, "steps", o.steps);
-  set_value(cfg, "sample", o.sample);
-  for (const auto& a : o.sets) cfg.set_assignment(a);
-  std::vector<std::string> keys = probe_drive_keys();
-  keys.emplace_back("steps");
-  keys.emplace_back("sample");
-  cfg.check_keys(keys);
-  if (cfg.has("mode") && cfg.get_string("mode") != "discrete")
+    throw InputError(spec + ": the model is bidirectional; gradient-flow follows the causal map and needs a "
+                            "unidirectional model");
+  const Config& cfg = inv.config;
+  if (cfg.get_string("mode") != "discrete")
     throw cfg.error("mode", "gradient-flow follows the discrete map; expected discrete");
   const SimulationConfig drive = probe_drive(cfg, model);
-  const long long T = cfg.get_int("steps", 100, Range::at_least(1));
-  const int b = static_cast<int>(cfg.get_int("sample", 0, Range::non_negative()));
+  const long long T = cfg.get_int("steps", Range::at_least(1));
+  const int b = static_cast<int>(cfg.get_int("sample", Range::non_negative()));
   if (b >= drive.batch)
     throw cfg.error("sample", std::to_string(b) + " is not a sample of the batch of " + std::to_string(drive.batch) +
                                   "; expected 0 <= sample < " + std::to_string(drive.batch));
@@ -83,9 +88,9 @@ int run_gradient_flow(const GradientFlowCliOptions& o, Context& ctx) {
   const GradientFlowResult r = gradient_flow(model, X, initial_state(model, drive, b));
   const auto paths = depth_path_counts(model);
 
-  h5::AtomicOutput out(o.output);
+  h5::AtomicOutput out(inv.output);
   h5::File& f = out.file();
-  write_provenance(f, make_provenance(ctx, o.model, cfg.to_toml(), drive.seed));
+  write_provenance(f, make_provenance(ctx, spec, cfg.to_toml(), drive.seed));
   write_probe_frame(f, model, TimeView::Discrete, {1.0}, "gradient_flow");
   f.set_attr("steps", T);
   f.set_attr("sample", static_cast<long long>(b));
@@ -107,29 +112,24 @@ int run_gradient_flow(const GradientFlowCliOptions& o, Context& ctx) {
   f.set_dim_labels("states", {"time", "state"});
   out.commit();
 
-  ctx.out << o.output << ": " << T << " steps, " << L << " layers; |d h_T^(top) / d s_0^(l)|_F:";
+  ctx.out << inv.output << ": " << T << " steps, " << L << " layers; |d h_T^(top) / d s_0^(l)|_F:";
   for (int l = 0; l < L; ++l) ctx.out << " " << r.norms.back()(0, l);
   ctx.out << "\n";
   return 0;
 }
 
-const bool registered = register_command(
-    {"gradient-flow", "Norms of Jacobian products across time and depth along one driven trajectory",
-     [](CLI::App& sub) -> Runner {
-       auto o = std::make_shared<GradientFlowCliOptions>();
-       sub.add_option("model", o->model, "Model file (HDF5)")->required();
-       sub.add_option("config", o->config, "Options as TOML: simulate's input keys (input.*, input_file), steps, sample");
-       sub.add_option("-o,--output", o->output, "Result file (HDF5)")->required();
-       sub.add_option("--input-file", o->input_file,
-                      "Inputs: 'inputs' (batch, time, input_size), optional 's0' or 'h0'/'c0' (initial state)");
-       sub.add_option("--steps", o->steps, "Steps T of the trajectory (default 100)");
-       sub.add_option("--sample", o->sample, "Sample of the input file's batch (default 0)");
-       sub.add_option("--set", o->sets, "KEY=VALUE: any key, e.g. input.sinusoids[0].amplitude=0.5 (repeatable)");
-       sub.footer(
-           "GF.h5 holds jacobian_norms (T, L), jacobian_norms_all (L, T, L), depth_path_counts (L,) and the\n"
-           "trajectory's states (T + 1, state_dim). See docs/probes.md.");
-       return [o](Context& ctx) { return run_gradient_flow(*o, ctx); };
-     }});
+const bool registered = register_command({
+    .name = "gradient-flow",
+    .summary = "Norms of Jacobian products across time and depth along one driven trajectory",
+    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+                    {"config", "Options as TOML (the keys shown in {key ...}, simulate's input.* keys); flags override it",
+                     Positional::Kind::Config, false}},
+    .options = options(),
+    .set = true,
+    .footer = "GF.h5 holds jacobian_norms (T, L), jacobian_norms_all (L, T, L), depth_path_counts (L,) and the\n"
+              "trajectory's states (T + 1, state_dim). See docs/probes.md.",
+    .run = run_gradient_flow,
+});
 
 }  // namespace
 }  // namespace stackdyn::cli

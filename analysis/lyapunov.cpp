@@ -1,52 +1,56 @@
 // `stackdyn lyapunov MODEL.h5 [CONFIG.toml] -o LY.h5`: the Lyapunov spectrum along driven or
 // autonomous trajectories, by repeated QR of tangent products (docs/probes.md).
-#include "cli.hpp"
+#include "command.hpp"
 #include "command_util.hpp"
-#include "fixed_point_io.hpp"
 #include "probe_io.hpp"
 
 #include <stackdyn/analysis/lyapunov.hpp>
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/core/random.hpp>
 #include <stackdyn/model/model_io.hpp>
 
 #include <cmath>
-#include <optional>
 #include <ostream>
 
 namespace stackdyn::cli {
 namespace {
 
-struct LyapunovCliOptions {
-  std::string model, config, output;
-  std::optional<std::string> mode, tau, input_file, k, steps, t_end, transient, batch, seed, initial_states,
-      reorthonormalize_every, record_every, rtol, atol, threads;
-  std::vector<std::string> sets;
-};
-
-std::vector<std::string> config_keys() {
-  std::vector<std::string> k = probe_drive_keys();
-  for (const char* key : {"k", "steps", "t_end", "transient", "initial_states", "reorthonormalize_every",
-                          "record_every", "threads"})
-    k.emplace_back(key);
-  return k;
+OptionTable options() {
+  using K = ValueKind;
+  OptionTable t = probe_options({"mode", "tau", "rtol", "atol", "dt", "batch", "seed", "input_file", "input.*"});
+  for (auto& o : t) {
+    if (o.key == "batch") o.help = "Independent initial states, each component 0.5 N(0, 1) (default 1; an input file gives its own)";
+    if (o.key == "dt") o.help = "First trial step of dopri5";
+  }
+  const OptionTable own = {
+      {"--k", "k", K::Integer, "", "The top K exponents (default all)", ""},
+      {"--steps", "steps", K::Integer, "1000", "Measured steps, after the transient", "discrete"},
+      {"--t-end", "t_end", K::Number, "200.0", "Measured time, after the transient", "continuous"},
+      {"--transient", "transient", K::Number, "0", "Steps (time) before the measurement, not counted", ""},
+      {"--initial-states", "initial_states", K::Path, "", "Initial states: dataset 'states' (B, state_dim)", ""},
+      {"--reorthonormalize-every", "reorthonormalize_every", K::Number, "1", "QR every m steps (time units)", ""},
+      {"--record-every", "record_every", K::Number, "0",
+       "Running estimate every r steps (time units); 0: about 100 records", ""},
+      {"--threads", "threads", K::Integer, "0", "Threads over the batch (0 = every core)", ""},
+  };
+  t.insert(t.end(), own.begin(), own.end());
+  return t;
 }
 
-int run_lyapunov(const LyapunovCliOptions& o, Context& ctx) {
-  const Model model = read_model(o.model);
-  require_causal(model, o.model);
-  Config cfg = o.config.empty() ? Config::from_string("", "lyapunov options") : Config::from_file(o.config);
-  set_list(cfg, "tau", o.tau, "--tau");
-  if (o.input_file) cfg.set("input_file", "\"" + *o.input_file + "\"");
-  if (o.initial_states) cfg.set("initial_states", "\"" + *o.initial_states + "\"");
-  const std::pair<const char*, const std::optional<std::string>*> flags[] = {
-      {"mode", &o.mode},   {"k", &o.k},         {"steps", &o.steps}, {"t_end", &o.t_end},
-      {"transient", &o.transient}, {"batch", &o.batch}, {"seed", &o.seed},
-      {"reorthonormalize_every", &o.reorthonormalize_every}, {"record_every", &o.record_every},
-      {"rtol", &o.rtol},   {"atol", &o.atol},   {"threads", &o.threads}};
-  for (const auto& [key, value] : flags) set_value(cfg, key, *value);
-  for (const auto& a : o.sets) cfg.set_assignment(a);
-  cfg.check_keys(config_keys());
+// A count of steps in discrete mode, a duration in continuous mode.
+double length_key(const Config& cfg, const std::string& key, bool discrete, Range range) {
+  const double v = cfg.get_double(key, range);
+  if (discrete && v != std::floor(v)) throw cfg.error(key, "expected a whole number of steps in discrete mode");
+  return v;
+}
+
+int run_lyapunov(Invocation& inv) {
+  Context& ctx = inv.ctx;
+  const std::string& spec = inv.arg("model");
+  const Model model = inv.model();
+  require_causal(model, spec);
+  const Config& cfg = inv.config;
 
   LyapunovOptions lo;
   lo.view = probe_view(cfg);
@@ -61,18 +65,13 @@ int run_lyapunov(const LyapunovCliOptions& o, Context& ctx) {
   if (lo.k > N)
     throw cfg.error("k", std::to_string(lo.k) + " exponents, but the state has " + std::to_string(N) +
                              " dimensions; expected 1 <= k <= " + std::to_string(N));
-  if (discrete) {
-    lo.length = static_cast<double>(cfg.get_int("steps", 1000, Range::at_least(1)));
-    lo.transient = static_cast<double>(cfg.get_int("transient", 0, Range::non_negative()));
-    lo.reorthonormalize_every = static_cast<double>(cfg.get_int("reorthonormalize_every", 1, Range::at_least(1)));
-    lo.record_every = static_cast<double>(cfg.get_int("record_every", 0, Range::non_negative()));
-  } else {
-    lo.length = cfg.get_double("t_end", 200.0, Range::positive());
-    lo.transient = cfg.get_double("transient", 0.0, Range::non_negative());
-    lo.reorthonormalize_every = cfg.get_double("reorthonormalize_every", 1.0, Range::positive());
-    lo.record_every = cfg.get_double("record_every", 0.0, Range::non_negative());
-  }
-  lo.threads = static_cast<int>(cfg.get_int("threads", 0, Range::non_negative()));
+  lo.length = discrete ? static_cast<double>(cfg.get_int("steps", Range::at_least(1)))
+                       : cfg.get_double("t_end", Range::positive());
+  lo.transient = length_key(cfg, "transient", discrete, Range::non_negative());
+  lo.reorthonormalize_every =
+      length_key(cfg, "reorthonormalize_every", discrete, discrete ? Range::at_least(1) : Range::positive());
+  lo.record_every = length_key(cfg, "record_every", discrete, Range::non_negative());
+  lo.threads = static_cast<int>(cfg.get_int("threads", Range::non_negative()));
   lo.seed = static_cast<std::uint64_t>(drive.seed);
 
   // Initial states: a file's, the input file's s0, or 0.5 N(0, 1) per component.
@@ -100,16 +99,16 @@ int run_lyapunov(const LyapunovCliOptions& o, Context& ctx) {
     const InputSignal probe(drive.input, model.input_size, drive.batch);
     if (discrete ? needed > static_cast<double>(probe.step_horizon()) : needed > probe.horizon() * (1 + 1e-12))
       throw cfg.error(discrete ? "steps" : "t_end",
-                      "transient + measured = " + format_double(needed) + (discrete ? " steps" : " time units") +
+                      "transient + measured = " + format_number(needed) + (discrete ? " steps" : " time units") +
                           ", but the input file " + drive.input_path + " covers " +
-                          format_double(discrete ? static_cast<double>(probe.step_horizon()) : probe.horizon()));
+                          format_number(discrete ? static_cast<double>(probe.step_horizon()) : probe.horizon()));
   }
 
   const LyapunovResult r = lyapunov_spectrum(model, drive.input, S0, lo);
 
-  h5::AtomicOutput out(o.output);
+  h5::AtomicOutput out(inv.output);
   h5::File& f = out.file();
-  Provenance prov = make_provenance(ctx, o.model, cfg.to_toml(), drive.seed);
+  Provenance prov = make_provenance(ctx, spec, cfg.to_toml(), drive.seed);
   prov.source = s0_source;
   write_provenance(f, prov);
   write_probe_frame(f, model, lo.view, lo.tau, "lyapunov");
@@ -140,41 +139,24 @@ int run_lyapunov(const LyapunovCliOptions& o, Context& ctx) {
   f.set_dim_labels("initial_states", {"sample", "state"});
   out.commit();
 
-  ctx.out << o.output << ": " << r.exponents.size() << " Lyapunov exponents (" << (discrete ? "per step" : "per unit time")
+  ctx.out << inv.output << ": " << r.exponents.size() << " Lyapunov exponents (" << (discrete ? "per step" : "per unit time")
           << ", " << S0.cols() << " trajectories), largest " << r.exponents(0) << ", Kaplan-Yorke dimension "
           << r.kaplan_yorke << "\n";
   return 0;
 }
 
-const bool registered = register_command(
-    {"lyapunov", "Lyapunov spectrum along trajectories (repeated QR of tangent products)",
-     [](CLI::App& sub) -> Runner {
-       auto o = std::make_shared<LyapunovCliOptions>();
-       sub.add_option("model", o->model, "Model file (HDF5)")->required();
-       sub.add_option("config", o->config,
-                      "Options as TOML: simulate's input keys (input.*, input_file) and the flags' names with '_'");
-       sub.add_option("-o,--output", o->output, "Result file (HDF5)")->required();
-       sub.add_option("--mode", o->mode, "discrete (default) | continuous");
-       sub.add_option("--tau", o->tau, "Time constant: one value, or one per layer separated by commas");
-       sub.add_option("--input-file", o->input_file, "Inputs: 'inputs' (batch, time, input_size), optional 's0'");
-       sub.add_option("--k", o->k, "The top K exponents (default all)");
-       sub.add_option("--steps", o->steps, "Measured steps (discrete; default 1000)");
-       sub.add_option("--t-end", o->t_end, "Measured time (continuous; default 200)");
-       sub.add_option("--transient", o->transient, "Steps (time) before the measurement, not counted (default 0)");
-       sub.add_option("--batch", o->batch, "Independent initial states, each component 0.5 N(0, 1) (default 1)");
-       sub.add_option("--seed", o->seed, "Seed of the initial states and tangent bases (default 0)");
-       sub.add_option("--initial-states", o->initial_states, "Initial states: dataset 'states' (B, state_dim)");
-       sub.add_option("--reorthonormalize-every", o->reorthonormalize_every, "QR every m steps (time units; default 1)");
-       sub.add_option("--record-every", o->record_every, "Running estimate every r steps (time; default: ~100 records)");
-       sub.add_option("--rtol", o->rtol, "dopri5 relative tolerance (continuous; default 1e-6)");
-       sub.add_option("--atol", o->atol, "dopri5 absolute tolerance (continuous; default 1e-9)");
-       sub.add_option("--threads", o->threads, "Threads over the batch (0 = every core; default 0)");
-       sub.add_option("--set", o->sets, "KEY=VALUE: any key, e.g. input.sinusoids[0].amplitude=0.5 (repeatable)");
-       sub.footer(
-           "LY.h5 holds exponents (K,), exponents_per_sample (B, K), running (n_records, K), running_time,\n"
-           "kaplan_yorke_dimension, layer_exponents (L, n_max) when K is all. See docs/probes.md.");
-       return [o](Context& ctx) { return run_lyapunov(*o, ctx); };
-     }});
+const bool registered = register_command({
+    .name = "lyapunov",
+    .summary = "Lyapunov spectrum along trajectories (repeated QR of tangent products)",
+    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+                    {"config", "Options as TOML (the keys shown in {key ...}, simulate's input.* keys); flags override it",
+                     Positional::Kind::Config, false}},
+    .options = options(),
+    .set = true,
+    .footer = "LY.h5 holds exponents (K,), exponents_per_sample (B, K), running (n_records, K), running_time,\n"
+              "kaplan_yorke_dimension, layer_exponents (L, n_max) when K is all. See docs/probes.md.",
+    .run = run_lyapunov,
+});
 
 }  // namespace
 }  // namespace stackdyn::cli

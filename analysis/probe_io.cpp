@@ -1,20 +1,28 @@
-// The drive, view and frame of the probe commands (see probe_io.hpp).
+// The options, drive, view and frame of the probe commands (see probe_io.hpp).
 #include "probe_io.hpp"
 
 #include "command_util.hpp"
 
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/model/model_io.hpp>
+
+#include <algorithm>
 
 namespace stackdyn::cli {
 
-const std::vector<std::string>& probe_drive_keys() {
-  static const std::vector<std::string> keys = [] {
-    std::vector<std::string> k;
-    for (const auto& key : simulation_config_keys())
-      if (key != "method" && key != "dt_out" && key != "s0_scale" && key != "steps" && key != "t_end") k.push_back(key);
-    return k;
-  }();
-  return keys;
+OptionTable probe_options(const std::vector<std::string>& keys) {
+  const bool inputs = std::find(keys.begin(), keys.end(), "input.*") != keys.end();
+  OptionTable t;
+  for (const auto& o : simulation_options()) {
+    if (std::find(keys.begin(), keys.end(), o.key) == keys.end() && !(inputs && o.key.rfind("input.", 0) == 0))
+      continue;
+    t.push_back(o);
+    if (o.key == "mode") {
+      t.back().default_value = "\"discrete\"";
+      t.back().help = "discrete (the map) or continuous (the ODE of docs/design.md 3)";
+    }
+  }
+  return t;
 }
 
 SimulationConfig probe_drive(const Config& cfg, const Model& model) {

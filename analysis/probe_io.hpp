@@ -1,9 +1,10 @@
-// Shared by the probe commands (lyapunov, timescales, gradient-flow): the drive taken from
-// simulate's configuration keys, the view, initial states, and the result file's frame.
+// Shared by the probe commands (lyapunov, timescales, gradient-flow): their entries of
+// simulate's option table, the drive read through simulate's configuration, the view, and
+// the result file's frame.
 #pragma once
-#include <stackdyn/analysis/fixed_points.hpp>
 #include <stackdyn/core/config.hpp>
 #include <stackdyn/core/h5.hpp>
+#include <stackdyn/core/options.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
 
 #include <string>
@@ -11,12 +12,14 @@
 
 namespace stackdyn::cli {
 
-/// simulate's keys that describe the drive, the view and the integrator (mode, tau, rtol,
-/// atol, dt, batch, seed, input_file and input.*), as Config::check_keys patterns.
-const std::vector<std::string>& probe_drive_keys();
+/// The entries of simulate's option table (simulation_options) for `keys`, in its order;
+/// "input.*" stands for every input key. `mode` defaults to discrete, as the probes measure
+/// the map unless told otherwise.
+OptionTable probe_options(const std::vector<std::string>& keys);
 
-/// simulate's reading of those keys of `cfg` (InputSignal checks, the input file's
-/// inputs and s0); `steps`/`t_end` are left to the caller.
+/// simulate's reading of the drive keys of `cfg` (mode, tau, rtol, atol, dt, batch, seed,
+/// input_file, input.*): InputSignal checks, the input file's inputs and s0. The lengths
+/// (`steps`, `t_end`) are left to the caller, which checks them against the input's horizon.
 SimulationConfig probe_drive(const Config& cfg, const Model& model);
 
 /// The view of the key `mode` (default discrete).

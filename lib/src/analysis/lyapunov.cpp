@@ -3,6 +3,7 @@
 // and the running estimate are formed afterwards from each sample's recorded sums.
 #include <stackdyn/analysis/lyapunov.hpp>
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/core/format.hpp>
 #include <stackdyn/core/parallel.hpp>
 #include <stackdyn/core/random.hpp>
 #include <stackdyn/model/stack.hpp>
@@ -26,12 +27,7 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string fmt(double v) {
-  std::ostringstream o;
-  o.precision(10);
-  o << v;
-  return o.str();
-}
+std::string fmt(double v) { return format_number(v); }
 
 // Thin QR in place by CholeskyQR: G = Q^T Q = R^T R (Cholesky), Q <- Q R^-1; a second pass
 // (CholeskyQR2) restores orthogonality to rounding when the first R's diagonal spreads over
@@ -324,12 +320,12 @@ SampleRun run_continuous(const Stack& stack, const InputSignal& input_proto, con
         if (clamped) dt = stop - t;
         if (ctl.try_step(std::ref(sys), y, t, dt) == odeint::fail) {
           if (!(dt > 1e-14 * std::max(1.0, std::abs(t))))
-            throw RunError("step size underflow at t = " + fmt(t) + " (sample " + std::to_string(b) +
+            throw RunError("step size underflow at t = " + format_number(t) + " (sample " + std::to_string(b) +
                            ", dopri5 with the variational equations): the system is too stiff for the tolerances");
           continue;
         }
         if (const int l = first_nonfinite_layer(stack, y.head(N)); l >= 0)
-          throw RunError("the trajectory left the finite numbers at t = " + fmt(t) + " in layer " +
+          throw RunError("the trajectory left the finite numbers at t = " + format_number(t) + " in layer " +
                          std::to_string(l) + " (sample " + std::to_string(b) + ")");
         if (clamped) {
           t = stop;
@@ -366,16 +362,16 @@ void LyapunovOptions::validate(const Model& model, const std::string& where) con
   const char* unit = view == TimeView::Discrete ? " steps" : " time units";
   auto positive = [&](double v, const char* what) {
     if (!(v > 0) || !std::isfinite(v))
-      throw InputError(where + ": " + what + " = " + fmt(v) + "; expected a positive number of" + unit);
+      throw InputError(where + ": " + what + " = " + format_number(v) + "; expected a positive number of" + unit);
   };
   positive(length, view == TimeView::Discrete ? "steps" : "t_end");
   positive(reorthonormalize_every, "reorthonormalize_every");
   if (record_every != 0) positive(record_every, "record_every");
   if (!(transient >= 0) || !std::isfinite(transient))
-    throw InputError(where + ": transient = " + fmt(transient) + "; expected zero or more" + unit);
+    throw InputError(where + ": transient = " + format_number(transient) + "; expected zero or more" + unit);
   if (view == TimeView::Discrete) {
     auto whole = [&](double v, const char* what) {
-      if (v != std::floor(v)) throw InputError(where + ": " + what + " = " + fmt(v) + "; expected a whole number of steps");
+      if (v != std::floor(v)) throw InputError(where + ": " + what + " = " + format_number(v) + "; expected a whole number of steps");
     };
     whole(length, "steps");
     whole(transient, "transient");
@@ -386,7 +382,7 @@ void LyapunovOptions::validate(const Model& model, const std::string& where) con
     throw InputError(where + ": " + std::to_string(tau.size()) + " time constants for " +
                      std::to_string(model.num_layers()) + " layers; expected one or one per layer");
   for (double v : tau)
-    if (!(v > 0)) throw InputError(where + ": tau = " + fmt(v) + "; expected positive time constants");
+    if (!(v > 0)) throw InputError(where + ": tau = " + format_number(v) + "; expected positive time constants");
 }
 
 double kaplan_yorke_dimension(const VectorXd& l, int state_dim) {

@@ -1,32 +1,25 @@
 // The frequency probe of each layer (see timescales.hpp).
 #include <stackdyn/analysis/timescales.hpp>
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/core/format.hpp>
+#include <stackdyn/core/lapack.hpp>
 #include <stackdyn/core/parallel.hpp>
 #include <stackdyn/dynamics/continuous_system.hpp>
 #include <stackdyn/dynamics/integrate.hpp>
 #include <stackdyn/model/stack.hpp>
 
-#include <Eigen/Eigenvalues>
 #include <Eigen/LU>
 
 #include <algorithm>
 #include <cmath>
 #include <complex>
 #include <numbers>
-#include <sstream>
 
 namespace stackdyn {
 namespace {
 
 using cd = std::complex<double>;
 constexpr double kTwoPi = 2 * std::numbers::pi;
-
-std::string fmt(double v) {
-  std::ostringstream o;
-  o.precision(10);
-  o << v;
-  return o.str();
-}
 
 VectorXd unit_direction(const TimescaleOptions& o, int d) {
   VectorXd e = o.direction.size() == 0 ? VectorXd::Unit(d, 0) : o.direction;
@@ -70,7 +63,7 @@ void check_finite(const Stack& stack, const Eigen::Ref<const VectorXd>& s, const
   for (int l = 0; l < stack.num_layers(); ++l) {
     const auto& sl = stack.slices()[static_cast<std::size_t>(l)];
     if (!s.segment(sl.offset, sl.size).allFinite())
-      throw RunError("the probe at frequency " + fmt(f) + " left the finite numbers at " + when + " in layer " +
+      throw RunError("the probe at frequency " + format_number(f) + " left the finite numbers at " + when + " in layer " +
                      std::to_string(l));
   }
 }
@@ -149,16 +142,16 @@ void TimescaleOptions::validate(const Model& model, const std::string& where) co
   if (frequencies.empty()) throw InputError(where + ": no frequencies; expected at least one");
   for (double f : frequencies) {
     if (!(f > 0) || !std::isfinite(f))
-      throw InputError(where + ": frequency " + fmt(f) + " is not positive; expected frequencies > 0");
+      throw InputError(where + ": frequency " + format_number(f) + " is not positive; expected frequencies > 0");
     if (discrete && f >= 0.5)
-      throw InputError(where + ": frequency " + fmt(f) +
+      throw InputError(where + ": frequency " + format_number(f) +
                        " cycles per step is at or above the Nyquist rate; expected 0 < f < 0.5 in discrete mode");
   }
   if (!(amplitude != 0) || !std::isfinite(amplitude))
-    throw InputError(where + ": amplitude " + fmt(amplitude) + "; expected a non-zero finite amplitude");
+    throw InputError(where + ": amplitude " + format_number(amplitude) + "; expected a non-zero finite amplitude");
   if (!(periods >= 1) || !std::isfinite(periods))
-    throw InputError(where + ": periods = " + fmt(periods) + "; expected at least one measured period");
-  if (!(transient_periods >= 0)) throw InputError(where + ": transient_periods = " + fmt(transient_periods) + "; expected >= 0");
+    throw InputError(where + ": periods = " + format_number(periods) + "; expected at least one measured period");
+  if (!(transient_periods >= 0)) throw InputError(where + ": transient_periods = " + format_number(transient_periods) + "; expected >= 0");
   if (samples_per_period < 4)
     throw InputError(where + ": samples_per_period = " + std::to_string(samples_per_period) + "; expected at least 4");
   const int d = model.input_size;
@@ -229,7 +222,7 @@ TimescaleResult probe_timescales(const Model& model, const TimescaleOptions& o) 
   fo.max_iters = 500;
   const StartResult start = run_start(fps, VectorXd::Zero(model.state_dim()), fo);
   if (start.status != StartStatus::Converged)
-    throw RunError("no fixed point found from the zero state under the input constant (q = " + fmt(start.q) +
+    throw RunError("no fixed point found from the zero state under the input constant (q = " + format_number(start.q) +
                    " after " + std::to_string(start.iterations) + " iterations); the probe needs a stable fixed point");
   r.fixed_point = start.state;
   const Stack stack(model);
@@ -238,20 +231,20 @@ TimescaleResult probe_timescales(const Model& model, const TimescaleOptions& o) 
   r.timescale.resize(L);
   double slowest = 0;
   for (int l = 0; l < L; ++l) {
-    const Eigen::VectorXcd ev = Eigen::EigenSolver<MatrixXd>(stack.diagonal_block(lin, l), false).eigenvalues();
+    const Eigen::VectorXcd ev = dense_eigen(stack.diagonal_block(lin, l), false).values;
     r.spectral_radius(l) = ev.cwiseAbs().maxCoeff();
     double ts;
     if (discrete) {
       if (!(r.spectral_radius(l) < 1))
         throw RunError("the fixed point found under the input constant is unstable in layer " + std::to_string(l) +
-                       " (spectral radius " + fmt(r.spectral_radius(l)) + "); the probe needs a stable fixed point");
+                       " (spectral radius " + format_number(r.spectral_radius(l)) + "); the probe needs a stable fixed point");
       ts = -1.0 / std::log(r.spectral_radius(l));
     } else {
       const double t_l = o.tau[o.tau.size() == 1 ? 0 : static_cast<std::size_t>(l)];
       const double re = (ev.real().maxCoeff() - 1) / t_l;
       if (!(re < 0))
         throw RunError("the fixed point found under the input constant is unstable in layer " + std::to_string(l) +
-                       " (largest real part " + fmt(re) + "); the probe needs a stable fixed point");
+                       " (largest real part " + format_number(re) + "); the probe needs a stable fixed point");
       ts = -1.0 / re;
     }
     r.timescale(l) = ts;

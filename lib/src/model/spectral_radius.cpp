@@ -1,23 +1,15 @@
 // Measuring and setting recurrent spectral radii (see spectral_radius.hpp).
 #include <stackdyn/model/spectral_radius.hpp>
 #include <stackdyn/core/error.hpp>
+#include <stackdyn/core/format.hpp>
 
-#include <Eigen/Eigenvalues>
 #include <Spectra/GenEigsSolver.h>
 #include <Spectra/MatOp/DenseGenMatProd.h>
 
 #include <cmath>
-#include <sstream>
 
 namespace stackdyn {
 namespace {
-
-std::string fmt(double v) {
-  std::ostringstream o;
-  o.precision(10);
-  o << v;
-  return o.str();
-}
 
 // The row offsets of the measured n x n blocks of weight_hh.
 std::vector<int> blocks_of(const LayerSpec& s, RadiusBlocks b) {
@@ -52,11 +44,7 @@ RadiusBlocks parse_radius_blocks(std::string_view name, std::string_view where) 
 
 double spectral_radius(const Eigen::Ref<const Eigen::MatrixXd>& A, int dense_limit) {
   const auto n = A.rows();
-  if (n <= dense_limit) {
-    const Eigen::EigenSolver<Eigen::MatrixXd> es(A, false);
-    if (es.info() != Eigen::Success) throw RunError("the dense eigenvalue solver did not converge");
-    return es.eigenvalues().cwiseAbs().maxCoeff();
-  }
+  if (n <= dense_limit) return spectral_radius(A);
   const Eigen::MatrixXd M = A;
   Spectra::DenseGenMatProd<double> op(M);
   // Several Ritz values: the largest-magnitude eigenvalue of a random matrix sits in a crowd.
@@ -72,7 +60,8 @@ std::vector<double> block_radii(const Model& m, int layer, RadiusBlocks blocks) 
   check_layer(m, layer, "spectral radius");
   const LayerSpec& s = m.layers[static_cast<std::size_t>(layer)];
   std::vector<double> r;
-  for (int off : blocks_of(s, blocks)) r.push_back(spectral_radius(s.fwd.w_hh.middleRows(off, s.hidden_size)));
+  for (int off : blocks_of(s, blocks)) 
+    r.push_back(spectral_radius(s.fwd.w_hh.middleRows(off, s.hidden_size), dense_radius_limit));
   return r;
 }
 
@@ -85,16 +74,16 @@ double layer_radius(const Model& m, int layer, RadiusBlocks blocks) {
 void set_layer_radius(Model& m, int layer, double rho, RadiusBlocks blocks, const std::string& where) {
   check_layer(m, layer, where);
   if (!(rho > 0) || !std::isfinite(rho))
-    throw InputError(where + ": radius " + fmt(rho) + " for layer " + std::to_string(layer) + "; expected a positive radius");
+    throw InputError(where + ": radius " + format_number(rho) + " for layer " + std::to_string(layer) + "; expected a positive radius");
   LayerSpec& s = m.layers[static_cast<std::size_t>(layer)];
   for (CellParams* p : {&s.fwd, m.bidirectional ? &s.bwd : nullptr}) {
     if (p == nullptr) continue;
     for (int off : blocks_of(s, blocks)) {
       auto B = p->w_hh.middleRows(off, s.hidden_size);
-      const double current = spectral_radius(B);
+      const double current = spectral_radius(B, dense_radius_limit);
       if (!(current > 0))
         throw RunError(where + ": a block of layer " + std::to_string(layer) +
-                       "'s weight_hh has spectral radius 0; it cannot be scaled to " + fmt(rho));
+                       "'s weight_hh has spectral radius 0; it cannot be scaled to " + format_number(rho));
       B *= rho / current;
     }
   }

@@ -8,6 +8,7 @@
 // A vanilla layer has one block: both are the same. Deep-transition layers have an MLP, not
 // a matrix, and are refused.
 #pragma once
+#include <stackdyn/core/lapack.hpp>
 #include <stackdyn/model/model.hpp>
 
 #include <string_view>
@@ -19,9 +20,13 @@ enum class RadiusBlocks { Gates, Candidate };
 std::string_view radius_blocks_name(RadiusBlocks b);  ///< "gates", "candidate"
 RadiusBlocks parse_radius_blocks(std::string_view name, std::string_view where);
 
-/// max |eig(A)|: dense (Eigen's EigenSolver) up to `dense_limit` rows, above by Spectra's
-/// Arnoldi (the one eigenvalue of largest magnitude). RunError if neither converges.
-double spectral_radius(const Eigen::Ref<const Eigen::MatrixXd>& A, int dense_limit = 300);
+/// Up to this many rows a block's radius is a dense eigenvalue solve; above, Arnoldi.
+inline constexpr int dense_radius_limit = 300;
+
+/// max |eig(A)|: dense (LAPACK dgeev, core/lapack.hpp's one-argument spectral_radius) up to
+/// `dense_limit` rows, above by Spectra's Arnoldi (the one eigenvalue of largest magnitude).
+/// RunError if neither converges.
+double spectral_radius(const Eigen::Ref<const Eigen::MatrixXd>& A, int dense_limit);
 
 /// The spectral radius of each measured block of layer `layer` (0-based), forward direction.
 std::vector<double> block_radii(const Model& m, int layer, RadiusBlocks blocks);
