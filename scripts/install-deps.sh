@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs stackdyn's build and test dependencies from Debian 12's packages (nothing else).
 #   scripts/install-deps.sh          build dependencies only
-#   scripts/install-deps.sh --test   also python3-torch/h5py/scipy for the end-to-end tests, OpenMPI
+#   scripts/install-deps.sh --test   also python3-torch/h5py/scipy for the end-to-end tests, OpenMPI, clang's libFuzzer
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libboost-dev libeigen3-dev libspectra-dev libhdf5-dev
@@ -9,7 +9,8 @@ pkgs=(build-essential cmake pkg-config
       liblapack-dev libopenblas-dev libopenblas0-pthread)  # dense eigen-solves: dgeev through OpenBLAS
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(python3 python3-numpy python3-h5py python3-torch python3-scipy python3-matplotlib
-        libopenmpi-dev openmpi-bin)  # MPI is optional for the build; CI tests `mpirun -n 2 stackdyn sweep`
+        libopenmpi-dev openmpi-bin   # MPI is optional for the build; CI tests `mpirun -n 2 stackdyn sweep`
+        clang libclang-rt-14-dev)    # scripts/fuzz.sh: libFuzzer with ASan + UBSan
 fi
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi

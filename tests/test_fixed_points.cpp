@@ -106,7 +106,7 @@ TEST_CASE("linear layers: one fixed point, (I - W)^{-1} (U x + b), with the eige
   CHECK(sp.n_unstable == 0);
 }
 
-TEST_CASE("a 2-layer stack has the product of its layers' fixed-point counts", "[fixed-points]") {
+TEST_CASE("a 2-layer stack has the product of its layers' fixed-point counts", "[fixed-points][threads]") {
   // layer 1: two uncoupled bistable tanh units (3 x 3 = 9 points); layer 2: one bistable
   // unit that reads layer 1 weakly (3 points for each of layer 1's): 27 in all.
   Model m;
@@ -304,7 +304,7 @@ TEST_CASE("starts lie on simulated trajectories: the map stepped, or the continu
   }
 }
 
-TEST_CASE("analyse_fixed_points and its summary", "[fixed-points]") {
+TEST_CASE("analyse_fixed_points and its summary", "[fixed-points][threads]") {
   const Model m = test::tanh_unit(2.0);
   FixedPointSearch s;
   s.n_init = 32;

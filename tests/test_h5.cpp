@@ -285,7 +285,7 @@ TEST_CASE("h5: writing over an existing dataset is refused", "[h5]") {
   CHECK_THAT(test::message_of<RunError>([&] { f.write("x", {2}, d); }), Contains("'/x'") && Contains("exists"));
 }
 
-TEST_CASE("h5: the wrapper is safe to use from several threads", "[h5]") {
+TEST_CASE("h5: the wrapper is safe to use from several threads", "[h5][threads]") {
   test::ScratchDir tmp("h5");
   std::vector<std::thread> threads;
   std::vector<int> ok(4, 0);

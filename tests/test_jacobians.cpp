@@ -91,7 +91,30 @@ void check_model(const Model& m, unsigned seed) {
   const Eigen::VectorXd x = random_vector(rng, a.input_size(), 0.5);
   Eigen::VectorXd s = Eigen::VectorXd::Zero(a.state_dim());
   for (int t = 0; t < 3000; ++t) s = step_once(a, x, s);
-  if ((step_once(a, x, s) - s).norm() > 1e-12) return;  // no attracting fixed point from 0
+  // Where iterating finds no attracting fixed point (the residual deep-transition layers,
+  // h' = MLP(h, u) + h), Newton's method on r(s) = F(s) - s finds one (least-squares steps,
+  // halved until |r| decreases), from there or from seeded random states.
+  auto r = [&](const Eigen::VectorXd& v) { return Eigen::VectorXd(step_once(a, x, v) - v); };
+  auto newton = [&](Eigen::VectorXd v) {
+    for (int it = 0; it < 200 && v.allFinite() && r(v).norm() > 1e-13; ++it) {
+      Eigen::MatrixXd J = a.jacobian_state(a.linearize(x, v));
+      J.diagonal().array() -= 1.0;
+      const Eigen::VectorXd d = J.completeOrthogonalDecomposition().solve(r(v));
+      double alpha = 1;
+      while (alpha > 1e-8 && !(r(v - alpha * d).norm() < r(v).norm())) alpha /= 2;
+      v -= alpha * d;
+    }
+    return v;
+  };
+  if (!s.allFinite()) s.setZero();  // iterating h' = MLP(h, u) + h may run off to infinity
+  s = newton(s);
+  for (int start = 0; start < 50 && !(r(s).norm() < 1e-12); ++start) s = newton(random_vector(rng, a.state_dim(), 1.0));
+  if (!(r(s).norm() < 1e-12)) {
+    // Not found for the stack of two deep-transition layers with skip and residual
+    // connections: said, not passed silently.
+    WARN("no fixed point found: the comparison of the two couplings at a fixed point is skipped");
+    return;
+  }
   CHECK((step_once(b, x, s) - s).norm() < 1e-12);
   const auto la = a.linearize(x, s), lb = b.linearize(x, s);
   for (int l = 0; l < a.num_layers(); ++l) CHECK(rel_err(a.diagonal_block(la, l), b.diagonal_block(lb, l)) < 1e-12);

@@ -13,7 +13,7 @@
 using namespace stackdyn;
 using Catch::Matchers::Contains;
 
-TEST_CASE("a 2 x 3 x 4 sweep gives one file with a run table", "[sweep]") {
+TEST_CASE("a 2 x 3 x 4 sweep gives one file with a run table", "[sweep][threads]") {
   test::ScratchDir dir("sweep");
   write_model(test::random_model(2, {{CellType::RnnTanh, 3}, {CellType::Gru, 2}}, 4), dir / "m.h5", Provenance{});
   std::ofstream(dir / "sweep.toml") << "model_file = '" << (dir / "m.h5") << "'\nthreads = 2\n"
@@ -47,6 +47,11 @@ TEST_CASE("a 2 x 3 x 4 sweep gives one file with a run table", "[sweep]") {
   const h5::Array all = f.read("states");
   const std::size_t per_run = one.data.size();
   CHECK(std::equal(one.data.begin(), one.data.end(), all.data.begin() + static_cast<std::ptrdiff_t>(5 * per_run)));
+  // Runs 0 and 6 differ only in the amplitude (0 and 0.1): the input reaches the states.
+  // Their first samples (the initial states, from one seed) agree; later ones do not.
+  const auto run = [&](std::size_t i) { return all.data.begin() + static_cast<std::ptrdiff_t>(i * per_run); };
+  CHECK(std::equal(run(0), run(0) + 5, run(6)));
+  CHECK_FALSE(std::equal(run(0), run(1), run(6)));
 }
 
 TEST_CASE("an interrupted sweep resumes and gives the same numbers", "[sweep]") {

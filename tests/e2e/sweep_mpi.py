@@ -28,3 +28,20 @@ with h5py.File(threads) as a, h5py.File(mpi) as b:
     for k in ("states", "time", "parameters", "statistics/steps", "statistics/rhs_evaluations"):
         assert np.array_equal(a[k][...], b[k][...]), k
 print("sweep in threads and under mpirun -n 2: identical numbers")
+
+# A merge that fails on process 0 (runs with different time axes) must end every process with
+# the error, not leave process 1 waiting for it.
+bad = os.path.join(work, "axes.toml")
+with open(bad, "w") as f:
+    f.write('model_toml = "data/default_model.toml"\n[simulate]\nmode = "continuous"\nbatch = 1\n'
+            '[[runs]]\nt_end = 2.0\ndt_out = 1.0\n[[runs]]\nt_end = 4.0\ndt_out = 2.0\n')
+failed = os.path.join(work, "axes.h5")
+try:
+    r = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", "2", exe, "sweep", bad, "-o", failed,
+                        "--threads", "1"], cwd=src, env=env, timeout=120, capture_output=True, text=True)
+except subprocess.TimeoutExpired:
+    sys.exit("a failed merge under mpirun -n 2 left a process waiting (killed after 120 s)")
+assert r.returncode != 0, r.returncode
+assert "time axis" in r.stderr, r.stderr
+assert not os.path.exists(failed)
+print("a failed merge under mpirun -n 2 ends every process with the error")

@@ -113,28 +113,23 @@ void write_spectra(h5::Group& g, const std::vector<Spectrum>& spectra, const Fix
   g.set_attr("eigenvector_convention",
              std::string("mode j of point k: J v = lambda_j v with |v| = 1; left w: w^T J = lambda_j w^T, "
                          "w^T v = 1 (no conjugation); NaN where not computed"));
-  if (V > 0) {
-    std::vector<long long> def(K * V, 0);
+  // A per-mode flag of every spectrum as a (point, mode) dataset with its meaning.
+  auto mode_flags = [&](const std::string& name, std::vector<bool> Spectrum::*flags, const std::string& meaning) {
+    std::vector<long long> v(K * V, 0);
     for (std::size_t k = 0; k < K; ++k)
-      for (std::size_t j = 0; j < spectra[k].defective.size(); ++j) def[k * V + j] = spectra[k].defective[j] ? 1 : 0;
-    g.write_int("vectors_defective", {K, V}, def.data());
-    g.set_dim_labels("vectors_defective", {"point", "mode"});
-    g.set_attr("vectors_defective_meaning",
-               std::string("1 where the mode's eigenvalue is numerically defective (a Jordan block: unit right and "
-                           "left vectors orthogonal to within 1e-6, so no w with w^T v = 1 exists); its vectors are "
-                           "NaN (docs/fixed-points.md)"));
-  }
-  if (!spectra.empty() && spectra.front().method == EigenMethod::Block && V > 0) {
-    std::vector<long long> rep(K * V, 0);
-    for (std::size_t k = 0; k < K; ++k)
-      for (std::size_t j = 0; j < spectra[k].repeated.size(); ++j) rep[k * V + j] = spectra[k].repeated[j] ? 1 : 0;
-    g.write_int("vectors_repeated", {K, V}, rep.data());
-    g.set_dim_labels("vectors_repeated", {"point", "mode"});
-    g.set_attr("vectors_repeated_meaning",
-               std::string("block method: 1 where lambda is also an eigenvalue of another layer's block on the "
-                           "substitution path; a least-squares solve was used, exact only if that system was "
-                           "consistent (docs/fixed-points.md)"));
-  }
+      for (std::size_t j = 0; j < (spectra[k].*flags).size(); ++j) v[k * V + j] = (spectra[k].*flags)[j] ? 1 : 0;
+    g.write_int(name, {K, V}, v.data());
+    g.set_dim_labels(name, {"point", "mode"});
+    g.set_attr(name + "_meaning", meaning);
+  };
+  if (V > 0)
+    mode_flags("vectors_defective", &Spectrum::defective,
+               "1 where the mode's eigenvalue is numerically defective (a Jordan block: unit right and left vectors "
+               "orthogonal to within 1e-6, so no w with w^T v = 1 exists); its vectors are NaN (docs/fixed-points.md)");
+  if (!spectra.empty() && spectra.front().method == EigenMethod::Block && V > 0)
+    mode_flags("vectors_repeated", &Spectrum::repeated,
+               "block method: 1 where lambda is also an eigenvalue of another layer's block on the substitution "
+               "path; a least-squares solve was used, exact only if that system was consistent (docs/fixed-points.md)");
   // Per-layer blocks in both readings, related by lambda_c = (lambda_d - 1) / tau_l.
   const bool have_blocks = !spectra.empty() && !spectra.front().block_eigenvalues.empty();
   if (!have_blocks && K > 0) return;

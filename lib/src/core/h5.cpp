@@ -315,6 +315,18 @@ OpenDataset open_dataset(hid_t loc, const std::string& file, const std::string& 
   return d;
 }
 
+// A dataset to be read whole must fit in memory, and must hold its data: deflate compresses
+// at most about 1032:1, so a dataset that would take over 2048 times the bytes it stores (plus
+// a MiB) is one whose data was never written (chunks missing, read as fill values) or a
+// damaged file declaring any extent it likes.
+void check_readable(const OpenDataset& d, std::size_t element_size, const std::string& what) {
+  check_fits_memory(d.count, element_size, what);
+  const unsigned long long stored = H5Dget_storage_size(d.dset.id()), bytes = d.count * element_size;
+  if (bytes > (1ull << 20) && bytes / 2048 > stored)
+    throw InputError(what + ": it declares " + std::to_string(d.count) + " elements but stores " + std::to_string(stored) +
+                     " bytes (data not written, or a damaged file)");
+}
+
 void read_into(const OpenDataset& d, hid_t mem_type, void* buf, const std::string& file, const std::string& path) {
   if (d.count == 0) return;
   in(H5Dread(d.dset.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), file + ": cannot read dataset " + in_quotes(path));
@@ -331,7 +343,7 @@ Array Group::read(const std::string& dataset) const {
   auto d = open_dataset(id_.id(), file_, dataset, full(dataset));
   if (d.cls != H5T_INTEGER && d.cls != H5T_FLOAT)
     throw InputError(file_ + ": dataset " + in_quotes(full(dataset)) + ": expected numbers, got " + class_name(d.cls));
-  check_fits_memory(d.count, sizeof(double), file_ + ": cannot read " + in_quotes(full(dataset)));
+  check_readable(d, sizeof(double), file_ + ": cannot read " + in_quotes(full(dataset)));
   Array a{d.shape, std::vector<double>(d.count)};
   read_into(d, H5T_NATIVE_DOUBLE, a.data.data(), file_, full(dataset));
   return a;
@@ -360,7 +372,7 @@ std::vector<long long> Group::read_int(const std::string& name) const {
   auto d = open_dataset(id_.id(), file_, name, full(name));
   if (d.cls != H5T_INTEGER)
     throw InputError(file_ + ": dataset " + in_quotes(full(name)) + ": expected integers, got " + class_name(d.cls));
-  check_fits_memory(d.count, sizeof(long long), file_ + ": cannot read " + in_quotes(full(name)));
+  check_readable(d, sizeof(long long), file_ + ": cannot read " + in_quotes(full(name)));
   std::vector<long long> v(d.count);
   read_into(d, H5T_NATIVE_LLONG, v.data(), file_, full(name));
   return v;
@@ -373,7 +385,7 @@ ComplexArray Group::read_complex(const std::string& name) const {
       H5Tget_member_index(d.type.id(), "i") < 0)
     throw InputError(file_ + ": dataset " + in_quotes(full(name)) + ": expected complex numbers (compound {r, i}), got " +
                      class_name(d.cls));
-  check_fits_memory(d.count, sizeof(std::complex<double>), file_ + ": cannot read " + in_quotes(full(name)));
+  check_readable(d, sizeof(std::complex<double>), file_ + ": cannot read " + in_quotes(full(name)));
   ComplexArray a{d.shape, std::vector<std::complex<double>>(d.count)};
   read_into(d, complex_type(H5T_NATIVE_DOUBLE).id(), a.data.data(), file_, full(name));
   return a;
