@@ -15,9 +15,7 @@ targets=("$@")
 jobs=$(nproc)
 
 echo "== build (clang, libFuzzer, ASan + UBSan)"
-launcher=()
-if command -v ccache > /dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-CC=clang CXX=clang++ cmake -S . -B build-fuzz "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
   -DSTACKDYN_FUZZ=ON -DSTACKDYN_BUILD_TESTS=OFF -DSTACKDYN_WITH_MPI=OFF > build-fuzz.log 2>&1 || { cat build-fuzz.log; exit 1; }
 cmake --build build-fuzz -j"$jobs" --target fuzz_targets >> build-fuzz.log 2>&1 \
   || { grep -E "error" -A5 build-fuzz.log | head -80; exit 1; }

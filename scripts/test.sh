@@ -1,27 +1,40 @@
 #!/usr/bin/env bash
 # The README's second command (and what .ci/run runs): install what is needed, build with
 # warnings as errors, run the tests; then build again under AddressSanitizer and
-# UndefinedBehaviorSanitizer and run the tests again.
+# UndefinedBehaviorSanitizer and run the tests again; then the threaded tests under
+# ThreadSanitizer (scripts/tsan.sh) and a short run of each fuzz target (scripts/fuzz.sh).
+# Each stage prints its wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$SECONDS
+stage() { echo "== [$((SECONDS - start)) s] $*"; }
 bash scripts/install-deps.sh --test
 jobs=$(nproc)
 
-echo "== build (Release, -Werror)"
+stage "build (Release, -Werror)"
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release -DSTACKDYN_WERROR=ON -DSTACKDYN_REQUIRE_TORCH=ON > build-test.log 2>&1 \
   || { cat build-test.log; exit 1; }
 cmake --build build-test -j"$jobs" >> build-test.log 2>&1 || { grep -E "error|Error" -A5 build-test.log | head -80; exit 1; }
-echo "== tests"
+stage "tests"
 (cd build-test && ctest --output-on-failure -j"$jobs")
 
 if [[ "${STACKDYN_SKIP_SANITIZERS:-0}" != 1 ]]; then
-  echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer, -Werror)"
+  stage "build (AddressSanitizer + UndefinedBehaviorSanitizer, -Werror)"
   # Debug keeps Eigen's own bounds and size assertions on; -O1 -g1 keeps the build and the
   # tests fast enough for CI.
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" -DSTACKDYN_WERROR=ON -DSTACKDYN_SANITIZE=ON \
     -DSTACKDYN_REQUIRE_TORCH=ON > build-asan.log 2>&1 || { cat build-asan.log; exit 1; }
   cmake --build build-asan -j"$jobs" >> build-asan.log 2>&1 || { grep -E "error|Error" -A5 build-asan.log | head -80; exit 1; }
-  echo "== tests under sanitizers"
+  stage "tests under sanitizers"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j"$jobs")
 fi
+if [[ "${STACKDYN_SKIP_TSAN:-0}" != 1 ]]; then
+  stage "ThreadSanitizer"
+  bash scripts/tsan.sh
+fi
+if [[ "${STACKDYN_SKIP_FUZZ:-0}" != 1 ]]; then
+  stage "fuzzing (${STACKDYN_FUZZ_SECONDS:-30} s per target)"
+  bash scripts/fuzz.sh "${STACKDYN_FUZZ_SECONDS:-30}"
+fi
+stage "done"

@@ -7,9 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 echo "== build (ThreadSanitizer)"
-launcher=()
-if command -v ccache > /dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-cmake -S . -B build-tsan "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" -DSTACKDYN_TSAN=ON \
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" -DSTACKDYN_TSAN=ON \
   -DSTACKDYN_WITH_MPI=OFF > build-tsan.log 2>&1 || { cat build-tsan.log; exit 1; }
 cmake --build build-tsan -j"$jobs" --target stackdyn_tests >> build-tsan.log 2>&1 \
   || { grep -E "error" -A5 build-tsan.log | head -80; exit 1; }
