@@ -2,9 +2,10 @@
 # Builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan) and runs each for a
 # while (default 60 s, or the first argument, or STACKDYN_FUZZ_SECONDS), starting from the
 # committed corpus tests/fuzz/corpus/<target>. New interesting inputs go to
-# build-fuzz/corpus/<target> (not committed); a crash, a leak, a timeout or an out-of-memory
-# stops the script with the input saved under build-fuzz/crashes/<target>/: fix it, then
-# commit the input to tests/fuzz/corpus/<target>/ so that the normal tests replay it.
+# build-fuzz/corpus/<target> (not committed); failing inputs are saved under
+# build-fuzz/crashes/<target>/ and triaged (inside libhdf5: listed; elsewhere: the script
+# fails). Fix it, then commit the input to tests/fuzz/corpus/<target>/ so that the normal
+# tests replay it.
 #   scripts/fuzz.sh [SECONDS] [TARGET ...]    targets: model_file input_file config sweep_file
 set -euo pipefail
 cd "$(dirname "$0")/.."
