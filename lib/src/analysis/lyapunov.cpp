@@ -27,7 +27,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string fmt(double v) { return format_number(v); }
 
 // Thin QR in place by CholeskyQR: G = Q^T Q = R^T R (Cholesky), Q <- Q R^-1; a second pass
 // (CholeskyQR2) restores orthogonality to rounding when the first R's diagonal spreads over
