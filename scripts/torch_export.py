@@ -408,34 +408,6 @@ def load_object(path):
     return obj, missing
 
 
-def load_module(path):
-    """Loads a module saved with torch.save(module); raises ExportError for anything else."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ExportError(f"input file '{path}' does not exist; expected a torch.nn.RNN, GRU or LSTM saved with torch.save(module)")
-    if not os.path.isfile(path):
-        raise ExportError(f"input '{path}' is not a regular file; expected a file written by torch.save(module)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            obj = torch.load(path, map_location="cpu")
-    except Exception as e:  # torch.load raises many types for foreign files
-        raise ExportError(f"{path}: cannot be read by torch.load ({type(e).__name__}: {_one_line(e)[:200]}); "
-                          "expected a torch.nn.RNN, GRU or LSTM saved with torch.save(module)") from None
-    if isinstance(obj, torch.nn.Module):
-        return obj
-    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ExportError(f"{path}: holds a state_dict ({len(obj)} tensors), not a module; a whole module is needed, "
-                          "saved with torch.save(module)")
-    if isinstance(obj, dict):
-        mods = [k for k, v in obj.items() if isinstance(v, torch.nn.Module)]
-        hint = f" (its entry {mods[0]!r} is a module: save that one with torch.save(module))" if mods else ""
-        raise ExportError(f"{path}: holds a {type(obj).__name__}, not a module{hint}; a whole module is needed, "
-                          "saved with torch.save(module)")
-    raise ExportError(f"{path}: holds a {_class_name(obj)}, not a module; expected a torch.nn.RNN, GRU or LSTM "
-                      "saved with torch.save(module)")
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse's default prints the usage first)
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (usage: {self.prog} IN.pt OUT.h5 [options])\n")
