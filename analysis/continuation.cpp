@@ -1,7 +1,8 @@
 // `stackdyn continuation MODEL.h5 -o OUT.h5 --direction d1,d2,...` (or `--scale
 // layers/<l>/weight_hh`): the bifurcation diagram of the fixed points as the constant input
 // moves along x(p) = x0 + p d, or as one weight matrix is scaled, W -> p W: the points at
-// p = p-start are found as by `stackdyn fixed-points`, then each is followed both ways by
+// p = p-start (default the model as it is: p = 0 on the input line, p = 1 for a scale) are
+// found as by `stackdyn fixed-points`, then each is followed both ways by
 // pseudo-arclength continuation through folds, recording where stability changes.
 #include "cli.hpp"
 #include "command_util.hpp"
@@ -12,6 +13,7 @@
 #include <stackdyn/model/model_io.hpp>
 #include <stackdyn/core/parallel.hpp>
 
+#include <algorithm>
 #include <optional>
 #include <ostream>
 
@@ -19,10 +21,12 @@ namespace stackdyn::cli {
 namespace {
 
 struct ContinuationCmd {
-  std::string model, output;
-  std::optional<std::string> input_constant, direction, scale, mode, tau, n_init, seed, threads;
-  double p_min = -1, p_max = 1, ds = 0.02, ds_max = 0.1;
-  std::optional<double> p_start;
+  std::string model, output, initial_states, dataset;
+  int every = 1;
+  std::optional<std::string> input_constant, direction, scale, mode, tau, n_init, seed, threads, q_tol, max_iters,
+      method, noise, unique_tol, step_tol, outlier_scale;
+  double ds = 0.02, ds_max = 0.1;
+  std::optional<double> p_min, p_max, p_start;
   int max_steps = 5000;
 };
 
@@ -37,7 +41,9 @@ int run_continuation(const ContinuationCmd& o, Context& ctx) {
   set_list(cfg, "input_constant", o.input_constant, "--input-constant");
   set_list(cfg, "tau", o.tau, "--tau");
   for (const auto& [key, value] :
-       {std::pair{"mode", &o.mode}, {"n_init", &o.n_init}, {"seed", &o.seed}, {"threads", &o.threads}})
+       {std::pair{"mode", &o.mode}, {"n_init", &o.n_init}, {"seed", &o.seed}, {"threads", &o.threads},
+        {"q_tol", &o.q_tol}, {"max_iters", &o.max_iters}, {"method", &o.method}, {"noise", &o.noise},
+        {"unique_tol", &o.unique_tol}, {"step_tol", &o.step_tol}, {"outlier_scale", &o.outlier_scale}})
     set_value(cfg, key, *value);
   const FixedPointSearch s = search_from_config(cfg, model);
   const VectorXd x0 = input_from_config(cfg, model);
@@ -50,17 +56,33 @@ int run_continuation(const ContinuationCmd& o, Context& ctx) {
       throw InputError("--direction: expected " + std::to_string(model.input_size) +
                        " values (the model's input_size), got " + std::to_string(d.size()));
     par.direction = Eigen::Map<const VectorXd>(d.data(), static_cast<Eigen::Index>(d.size()));
+    if (par.direction.norm() == 0)
+      throw InputError("--direction: the zero vector moves nothing; expected a direction with a nonzero entry");
   }
   const bool input_line = par.kind == ContinuationParameter::Kind::Input;
-  if (!(o.p_max > o.p_min)) throw InputError("--p-min must be below --p-max");
-  const double p0 = o.p_start.value_or(o.p_min);
-  if (p0 < o.p_min || p0 > o.p_max) throw InputError("--p-start must lie in [p-min, p-max]");
+  // p at the model as it is (input x0, or the scale 1) by default, and a range around it, so
+  // that the branches run both ways from the model the user has
+  const double p_model = input_line ? 0.0 : 1.0;
+  const double p_min = o.p_min.value_or(p_model - 1), p_max = o.p_max.value_or(p_model + 1);
+  if (!(p_max > p_min)) throw InputError("--p-min must be below --p-max");
+  const double p0 = o.p_start.value_or(std::clamp(p_model, p_min, p_max));
+  if (p0 < p_min || p0 > p_max) throw InputError("--p-start must lie in [p-min, p-max]");
 
-  const FixedPointReport start = input_line ? analyse_fixed_points(model, x0 + p0 * par.direction, s)
-                                            : analyse_fixed_points(model_at(model, par, p0), x0, s);
+  std::optional<MatrixXd> given;
+  std::string dataset = o.dataset;
+  if (!o.initial_states.empty()) {
+    if (dataset.empty()) {
+      const h5::File in = h5::File::open(o.initial_states);
+      dataset = !in.has("states") && in.has("fixed_points/states") ? "fixed_points/states" : "states";
+    }
+    given = read_states(o.initial_states, model, dataset, o.every);
+  }
+  const MatrixXd* starts = given ? &*given : nullptr;
+  const FixedPointReport start = input_line ? analyse_fixed_points(model, x0 + p0 * par.direction, s, starts)
+                                            : analyse_fixed_points(model_at(model, par, p0), x0, s, starts);
   ContinuationOptions co;
-  co.p_min = o.p_min;
-  co.p_max = o.p_max;
+  co.p_min = p_min;
+  co.p_max = p_max;
   co.ds = o.ds;
   co.ds_max = o.ds_max;
   co.max_steps = o.max_steps;
@@ -87,6 +109,13 @@ int run_continuation(const ContinuationCmd& o, Context& ctx) {
   }
   f.set_attr("parameter_kind", std::string(input_line ? "input" : "weight_scale"));
   f.set_attr("p_start", p0);
+  f.set_attr("p_min", p_min);
+  f.set_attr("p_max", p_max);
+  f.set_attr("starts_sampling", start.starts_description);
+  if (!o.initial_states.empty()) {
+    f.set_attr("initial_states_path", o.initial_states);
+    f.set_attr("initial_states_dataset", dataset);
+  }
   f.set_attr("description", std::string("branches/branch_<2k+j>: the branch through fixed point k at p_start, followed "
                                         "towards larger p (j = 0) or smaller p (j = 1); two branches may overlap"));
   std::size_t n_events = 0;
@@ -149,9 +178,16 @@ const bool registered = register_command(
        sub.add_option("--scale", o->scale,
                       "Scale a weight matrix instead: layers/<l>/weight_hh or layers/<l>/weight_ih -> p times it");
        sub.add_option("--input-constant", o->input_constant, "x0 (default zeros)");
-       sub.add_option("--p-min", o->p_min, "Lower end of p")->capture_default_str();
-       sub.add_option("--p-max", o->p_max, "Upper end of p")->capture_default_str();
-       sub.add_option("--p-start", o->p_start, "Where the fixed points are searched first (default p-min)");
+       sub.add_option("--p-min", o->p_min, "Lower end of p (default: p-start - 1)");
+       sub.add_option("--p-max", o->p_max, "Upper end of p (default: p-start + 1)");
+       sub.add_option("--p-start", o->p_start,
+                      "Where the fixed points are found first and the branches start, both ways (default: the "
+                      "model as it is, p = 0 for --direction, p = 1 for --scale)");
+       sub.add_option("--initial-states", o->initial_states,
+                      "Start the search at p-start from these states: a fixed-points result (fixed_points/states), "
+                      "states (n, state_dim) or trajectories (batch, time, state_dim)");
+       sub.add_option("--dataset", o->dataset, "Dataset of --initial-states (default states, else fixed_points/states)");
+       sub.add_option("--every", o->every, "With trajectories as --initial-states: every K-th time of each");
        sub.add_option("--ds", o->ds, "Initial arclength step")->check(CLI::PositiveNumber)->capture_default_str();
        sub.add_option("--ds-max", o->ds_max, "Largest arclength step")->check(CLI::PositiveNumber)->capture_default_str();
        sub.add_option("--max-steps", o->max_steps, "Step cap per branch")->check(CLI::PositiveNumber)->capture_default_str();
@@ -160,6 +196,13 @@ const bool registered = register_command(
        sub.add_option("--n-init", o->n_init, "Starts of the initial search");
        sub.add_option("--seed", o->seed, "Seed of the initial search");
        sub.add_option("--threads", o->threads, "Threads (0 = every core)");
+       sub.add_option("--q-tol", o->q_tol, "Initial search: a start converged when q < q-tol (default 1e-12)");
+       sub.add_option("--max-iters", o->max_iters, "Initial search: iteration cap per start (default 200)");
+       sub.add_option("--method", o->method, "Initial search: lm, hybrid or adam (default lm)");
+       sub.add_option("--noise", o->noise, "Initial search: std of the noise on sampled starts (default 0.5)");
+       sub.add_option("--unique-tol", o->unique_tol, "Initial search: points closer than this are one (default 1e-3)");
+       sub.add_option("--step-tol", o->step_tol, "Initial search: a start stalls below this step (default 1e-14)");
+       sub.add_option("--outlier-scale", o->outlier_scale, "Initial search: outlier distance scale (0 = off)");
        return [o](Context& ctx) { return run_continuation(*o, ctx); };
      }});
 

@@ -22,8 +22,11 @@ void set_value(Config& cfg, const std::string& key, const std::optional<std::str
 FixedPointSearch search_from_config(const Config& cfg, const Model& model);
 /// The key input_constant, default zeros; InputError unless it has input_size finite values.
 VectorXd input_from_config(const Config& cfg, const Model& model);
-/// `dataset` of `path`, shape (n, state_dim) with n >= 1 and finite values, as columns.
-MatrixXd read_states(const std::string& path, const Model& model, const std::string& dataset = "states");
+/// `dataset` of `path` as columns: states (n, state_dim), or trajectories (batch, time,
+/// state_dim) as forward and simulate write them (trajectory by trajectory, in time order);
+/// every `every`-th state (of each trajectory) from the first. At least one, all finite.
+MatrixXd read_states(const std::string& path, const Model& model, const std::string& dataset = "states",
+                     int every = 1);
 /// Refuses a bidirectional model, naming its file.
 void require_causal(const Model& model, const std::string& path);
 

@@ -17,9 +17,11 @@ namespace {
 
 struct FixedPointOptions {
   std::string model, config, output, initial_states;
+  int every = 1;
   // every flag is also a key of the configuration (flag names with '_' for '-')
   std::optional<std::string> input_constant, mode, tau, n_init, seed, q_tol, max_iters, method, noise, unique_tol,
-      outlier_scale, eig_method, top_k, which, n_vectors, threads, max_combinations, step_tol;
+      outlier_scale, eig_method, top_k, which, n_vectors, threads, max_combinations, step_tol, neutral_tol,
+      follow_tol;
   bool hierarchical = false, include_slow = false, saddle_graph = false;
   std::vector<std::string> sets;
 };
@@ -27,7 +29,7 @@ struct FixedPointOptions {
 const std::vector<std::string> config_keys = {
     "input_constant", "mode", "tau", "n_init", "seed", "q_tol", "max_iters", "method", "noise", "unique_tol",
     "outlier_scale", "eig_method", "top_k", "which", "n_vectors", "threads", "hierarchical", "max_combinations",
-    "step_tol", "include_slow", "saddle_graph"};
+    "step_tol", "include_slow", "saddle_graph", "neutral_tol", "follow_tol"};
 
 int run_fixed_points(const FixedPointOptions& o, Context& ctx) {
   const Model model = read_model(o.model);
@@ -42,7 +44,7 @@ int run_fixed_points(const FixedPointOptions& o, Context& ctx) {
       {"noise", &o.noise},         {"unique_tol", &o.unique_tol}, {"outlier_scale", &o.outlier_scale},
       {"eig_method", &o.eig_method}, {"top_k", &o.top_k},         {"which", &o.which},
       {"n_vectors", &o.n_vectors}, {"threads", &o.threads},       {"max_combinations", &o.max_combinations},
-      {"step_tol", &o.step_tol}};
+      {"step_tol", &o.step_tol},   {"neutral_tol", &o.neutral_tol}, {"follow_tol", &o.follow_tol}};
   for (const auto& [key, value] : flags) set_value(cfg, key, *value);
   if (o.hierarchical) cfg.set("hierarchical", "true");
   if (o.include_slow) cfg.set("include_slow", "true");
@@ -50,18 +52,24 @@ int run_fixed_points(const FixedPointOptions& o, Context& ctx) {
   for (const auto& a : o.sets) cfg.set_assignment(a);
 
   FixedPointSearch s = search_from_config(cfg, model);
+  ProgressBar bar(ctx.err, ctx.quiet, "fixed-points: sampling starts");
+  s.progress = [&](double f) { bar(f); };
   const VectorXd x = input_from_config(cfg, model);
 
   std::optional<MatrixXd> starts;
-  if (!o.initial_states.empty()) starts = read_states(o.initial_states, model);
+  if (!o.initial_states.empty()) starts = read_states(o.initial_states, model, "states", o.every);
   const FixedPointReport rep = analyse_fixed_points(model, x, s, starts ? &*starts : nullptr);
+  bar.done();
 
   h5::AtomicOutput out(o.output);
   h5::File& f = out.file();
   Provenance prov = make_provenance(ctx, o.model, cfg.to_toml(), static_cast<long long>(s.seed));
   prov.source = rep.starts_description;
   write_provenance(f, prov);
-  if (!o.initial_states.empty()) f.set_attr("initial_states_path", o.initial_states);
+  if (!o.initial_states.empty()) {
+    f.set_attr("initial_states_path", o.initial_states);
+    f.set_attr("initial_states_every", static_cast<long long>(o.every));
+  }
   write_fixed_point_report(f, model, x, s, rep);
   out.commit();
 
@@ -79,7 +87,10 @@ const bool registered = register_command(
        sub.add_option("--input-constant", o->input_constant, "Constant input x*: v1,v2,... (default zeros)");
        sub.add_option("--mode", o->mode, "discrete (q = 1/2 |F(s) - s|^2) or continuous (q = 1/2 |f(s)|^2)");
        sub.add_option("--tau", o->tau, "Time constants of the continuous view: one value, or one per layer (default 1)");
-       sub.add_option("--initial-states", o->initial_states, "Starts from a file: dataset 'states' (n, state_dim)");
+       sub.add_option("--initial-states", o->initial_states,
+                      "Starts from a file: dataset 'states', (n, state_dim) or trajectories (batch, time, state_dim) "
+                      "as forward and simulate write them");
+       sub.add_option("--every", o->every, "With --initial-states trajectories: every K-th time of each (default 1)");
        sub.add_option("--n-init", o->n_init, "Number of starts sampled from trajectories (default 256)");
        sub.add_option("--seed", o->seed, "Seed of the sampled starts (default 0)");
        sub.add_option("--q-tol", o->q_tol, "A start converged when q < q-tol (default 1e-12)");
@@ -98,13 +109,20 @@ const bool registered = register_command(
        sub.add_option("--max-combinations", o->max_combinations, "Hierarchical: cap on the branches (default 256)");
        sub.add_option("--step-tol", o->step_tol, "A start stalls when its step is below this (default 1e-14)");
        sub.add_flag("--include-slow", o->include_slow, "Also keep slow points among the unique points");
+       sub.add_option("--neutral-tol", o->neutral_tol,
+                      "A direction is neutral (eigenvalue 1 of the map, 0 of the flow) when its singular value of "
+                      "D dr/ds is below this (default 1e-3)");
+       sub.add_option("--follow-tol", o->follow_tol,
+                      "Two points are on one continuous set when each lies within this (relative) of the other's "
+                      "neutral directions (default 0.1)");
        sub.add_flag("--saddle-graph", o->saddle_graph,
                     "From each saddle, follow both sides of its unstable directions to the stable points");
        sub.add_option("--set", o->sets, "KEY=VALUE: set any key of the options (repeatable)");
        sub.footer(
            "FP.h5 holds fixed_points/{states (K, state_dim), q (K,), counts (K,), eigenvalues (K, M) complex,\n"
-           "n_unstable (K,), timescales, periods, right_eigenvectors, left_eigenvectors, block_eigenvalues}\n"
-           "and starts/{initial, final, q, iterations, status, point}. See docs/fixed-points.md.");
+           "n_unstable (K,), stable (K,), neutral_dim (K,), continuous_set (K,), timescales, periods,\n"
+           "right_eigenvectors, left_eigenvectors, block_eigenvalues}, continuous_sets/{dimension, n_points, counts,\n"
+           "extent} and starts/{initial, final, q, iterations, status, point}. See docs/fixed-points.md.");
        return [o](Context& ctx) { return run_fixed_points(*o, ctx); };
      }});
 

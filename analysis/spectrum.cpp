@@ -17,6 +17,7 @@ namespace {
 
 struct SpectrumOptions {
   std::string model, states, output, dataset;
+  int every = 1;
   std::optional<std::string> input_constant, mode, tau, eig_method, top_k, which, n_vectors, threads;
 };
 
@@ -36,7 +37,7 @@ int run_spectrum(const SpectrumOptions& o, Context& ctx) {
     const h5::File f = h5::File::open(o.states);
     dataset = !f.has("states") && f.has("fixed_points/states") ? "fixed_points/states" : "states";
   }
-  const MatrixXd S = read_states(o.states, model, dataset);
+  const MatrixXd S = read_states(o.states, model, dataset, o.every);
   const FixedPointSystem sys(model, x, s.view, s.tau);
   std::vector<Spectrum> spectra(static_cast<std::size_t>(S.cols()));
   std::vector<double> q(spectra.size());
@@ -50,19 +51,26 @@ int run_spectrum(const SpectrumOptions& o, Context& ctx) {
   write_provenance(f, make_provenance(ctx, o.model, cfg.to_toml()));
   f.set_attr("states_path", o.states);
   f.set_attr("states_dataset", dataset);
+  f.set_attr("states_every", static_cast<long long>(o.every));
   write_view_description(f, model, x, s.view, s.tau);
   f.write("states", MatrixXd(S.transpose()));
   f.set_dim_labels("states", {"point", "state"});
+  attach_state_axis(f, "states", 1);
   f.write("q", {q.size()}, q.data());
   f.set_dim_labels("q", {"point"});
   write_spectra(f, spectra, sys, s.eigen);
   out.commit();
 
-  int stable = 0;
-  for (const auto& sp : spectra) stable += sp.n_unstable == 0 && sp.complete;
+  int stable = 0, undecided = 0;
+  for (const auto& sp : spectra) {
+    stable += stability(sp, s.view) == Stability::Stable;
+    undecided += stability(sp, s.view) == Stability::Undecided;
+  }
   ctx.out << o.output << ": spectra at " << spectra.size() << " states (" << eigen_method_name(spectra.front().method)
           << (spectra.front().complete ? ", all eigenvalues" : ", top " + std::to_string(spectra.front().eigenvalues.size()))
-          << "); " << stable << " with no unstable direction\n";
+          << "); " << stable << " with no unstable direction";
+  if (undecided > 0) ctx.out << ", " << undecided << " undecided (the top-k eigenvalues are not the least stable ones)";
+  ctx.out << "\n";
   return 0;
 }
 
@@ -72,10 +80,12 @@ const bool registered = register_command(
        auto o = std::make_shared<SpectrumOptions>();
        sub.add_option("model", o->model, "Model file (HDF5)")->required();
        sub.add_option("states", o->states,
-                      "States file: dataset 'states' (n, state_dim), or a fixed-points result file")
+                      "States file: dataset 'states' (n, state_dim) or trajectories (batch, time, state_dim) from "
+                      "forward or simulate, or a fixed-points result file")
            ->required();
        sub.add_option("-o,--output", o->output, "Result file (HDF5)")->required();
        sub.add_option("--dataset", o->dataset, "Dataset of STATES to read (default states, else fixed_points/states)");
+       sub.add_option("--every", o->every, "Trajectories: every K-th time of each (default 1)");
        sub.add_option("--input-constant", o->input_constant, "Constant input x*: v1,v2,... (default zeros)");
        sub.add_option("--mode", o->mode, "discrete (Jacobian of the map) or continuous (of the flow)");
        sub.add_option("--tau", o->tau, "Time constants of the continuous view: one value, or one per layer");

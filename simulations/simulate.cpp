@@ -18,27 +18,6 @@ struct SimulateOptions {
   std::vector<std::string> sets;
 };
 
-// A progress bar on stderr, redrawn when the percentage changes.
-class ProgressBar {
- public:
-  ProgressBar(std::ostream& err, bool quiet) : err_(err), quiet_(quiet) {}
-  ~ProgressBar() {
-    if (!quiet_ && shown_ >= 0) err_ << "\n";
-  }
-  void operator()(double f) {
-    const int pct = static_cast<int>(100 * std::clamp(f, 0.0, 1.0));
-    if (quiet_ || pct == shown_) return;
-    shown_ = pct;
-    err_ << "\rsimulate [" << std::string(static_cast<std::size_t>(pct / 5), '#')
-         << std::string(static_cast<std::size_t>(20 - pct / 5), ' ') << "] " << pct << "%" << std::flush;
-  }
-
- private:
-  std::ostream& err_;
-  bool quiet_;
-  int shown_ = -1;
-};
-
 int run_simulate(const SimulateOptions& o, Context& ctx) {
   const Model model = read_model(o.model);
   Config cfg = o.config.empty() ? Config::from_string("", "command line") : Config::from_file(o.config);
@@ -69,7 +48,7 @@ int run_simulate(const SimulateOptions& o, Context& ctx) {
   write_provenance(f, make_provenance(ctx, o.model, cfg.to_toml(), sc.seed));
   f.set_attr("input_path", sc.input_path);
   write_state_layout(f, model);
-  ProgressBar bar(ctx.err, ctx.quiet);
+  ProgressBar bar(ctx.err, ctx.quiet, "simulate");
   SimulationHooks hooks;
   hooks.progress = [&](double x) { bar(x); };
   hooks.flush_file = &f;

@@ -3,6 +3,7 @@
 
 #include <stackdyn/core/error.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -74,6 +75,19 @@ std::vector<double> from_columns(const Eigen::MatrixXd& m, std::size_t B, std::s
       Eigen::Map<Eigen::VectorXd>(out.data() + (b * T + t) * K, static_cast<Eigen::Index>(K)) =
           m.col(static_cast<Eigen::Index>(t * B + b));
   return out;
+}
+
+void ProgressBar::operator()(double fraction) {
+  const int pct = static_cast<int>(100 * std::clamp(fraction, 0.0, 1.0));
+  if (quiet_ || pct == shown_) return;
+  shown_ = pct;
+  err_ << "\r" << label_ << " [" << std::string(static_cast<std::size_t>(pct / 5), '#')
+       << std::string(static_cast<std::size_t>(20 - pct / 5), ' ') << "] " << pct << "%" << std::flush;
+}
+
+void ProgressBar::done() {
+  if (!quiet_ && shown_ >= 0) err_ << "\n";
+  shown_ = -1;
 }
 
 }  // namespace stackdyn::cli

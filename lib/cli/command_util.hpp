@@ -7,6 +7,9 @@
 #include <stackdyn/model/model.hpp>
 #include <stackdyn/core/provenance.hpp>
 
+#include <ostream>
+#include <string>
+
 namespace stackdyn::cli {
 
 /// Provenance of a result file made by the running command from `model_path`.
@@ -26,5 +29,22 @@ Eigen::MatrixXd to_columns(const h5::Array& a);
 /// Inverse of to_columns: (k, time*batch) -> (batch, time, k) C order.
 std::vector<double> from_columns(const Eigen::MatrixXd& m, std::size_t batch, std::size_t time);
 
+/// A progress bar on stderr, `label [####    ] 40%`, redrawn when the percentage changes.
+class ProgressBar {
+ public:
+  ProgressBar(std::ostream& err, bool quiet, std::string label) : err_(err), quiet_(quiet), label_(std::move(label)) {}
+  ~ProgressBar() { done(); }
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+  void operator()(double fraction);
+  /// Ends the bar's line (if one was drawn).
+  void done();
+
+ private:
+  std::ostream& err_;
+  bool quiet_;
+  std::string label_;
+  int shown_ = -1;
+};
 
 }  // namespace stackdyn::cli

@@ -25,7 +25,11 @@ void write_model(const Model& m, const std::string& path, const Provenance& p);
 void write_model(const Model& m, h5::Group& g, const Provenance& p);
 
 /// The state's layout in a result group: dataset `state_slices` (L, 2) of [offset, size]
-/// rows, and attributes `state_dim` and `state_layout` (readable, one entry per layer).
+/// rows, attributes `state_dim` and `state_layout` (readable, one entry per layer), and
+/// `state_names` (state_dim,): `layer0.h[3]`, `layer1.c[0]`, ... one per coordinate.
 void write_state_layout(h5::Group& group, const Model& m);
+/// Attaches `state_names` (written by write_state_layout in the same group) as the
+/// dimension scale of axis `axis` of `dataset` (a path relative to `group`).
+void attach_state_axis(h5::Group& group, const std::string& dataset, std::size_t axis);
 
 }  // namespace stackdyn
