@@ -67,7 +67,7 @@ def scale_names(dset, axis):
 
 toml = os.path.join(work, "m.toml")
 with open(toml, "w") as t:
-    t.write('input_size = 2\n[[layers]]\ncell = "lstm"\nhidden_size = 3\n[[layers]]\ncell = "gru"\nhidden_size = 3\n')
+    t.write('input_size = 2\n[[layers]]\ncell = "lstm"\nhidden_size = 3\n[[layers]]\ncell = "lstm"\nhidden_size = 3\n')
 run("init", toml, "-o", "m.h5", "--seed", "1")
 rng = np.random.default_rng(0)
 with h5py.File(os.path.join(work, "in.h5"), "w") as f:
@@ -79,7 +79,7 @@ run("forward", "m.h5", "in.h5", "-o", "fwd.h5")
 outputs["forward"] = "fwd.h5"
 run("simulate", "m.h5", "-o", "sim_c.h5", "--t-end", "5", "--batch", "2", "--set", "s0_scale=0.5")
 outputs["simulate (continuous)"] = "sim_c.h5"
-run("simulate", "m.h5", "-o", "sim_d.h5", "--mode", "discrete", "--steps", "6", "--input-file", "in.h5")
+run("simulate", "m.h5", "-o", "sim_d.h5", "--mode", "discrete", "--steps", "4", "--input-file", "in.h5")
 outputs["simulate (discrete)"] = "sim_d.h5"
 run("fixed-points", "m.h5", "-o", "fp.h5", "--n-init", "20")
 outputs["fixed-points"] = "fp.h5"
@@ -107,8 +107,7 @@ with h5py.File(os.path.join(work, "sim_c.h5")) as f:
     assert scale_names(f["states"], 2) == ["state_names"], scale_names(f["states"], 2)
     assert scale_names(f["inputs"], 1) == ["time"]
     names = [n.decode() if isinstance(n, bytes) else n for n in f["state_names"][...]]
-    assert names == [f"layer0.h[{i}]" for i in range(3)] + [f"layer0.c[{i}]" for i in range(3)] + \
-        [f"layer1.h[{i}]" for i in range(3)], names
+    assert names == [f"layer{l}.{v}[{i}]" for l in range(2) for v in "hc" for i in range(3)], names
 with h5py.File(os.path.join(work, "fwd.h5")) as f:
     assert scale_names(f["states"], 2) == ["state_names"]
 with h5py.File(os.path.join(work, "fp.h5")) as f:
