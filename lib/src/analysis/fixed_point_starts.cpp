@@ -142,7 +142,8 @@ TrajectoryStarts sample_trajectory_starts(const Model& model, const Eigen::Ref<c
     how << "starts: " << o.n << " trajectories of the continuous-time view tau ds/dt = G(s, x*) - s "
         << "(integrate(), " << r.method << (stiff ? " as max(tau)/min(tau) > " + format_number(o.stiff_ratio) : "")
         << ", rtol " << io.rtol << ", atol " << io.atol << ") from s ~ U(-1, 1), each taken at t = (" << o.burn_in
-        << " + U{0.." << o.spread << "}) max(tau), max(tau) = " << tau_max;
+        << " + U{0.." << o.spread << "}) max(tau), max(tau) = " << tau_max << " (" << r.steps << " steps, "
+        << r.rhs_evaluations << " right-hand sides)";
   }
   add_noise(rng, o.noise, r.states);
   how << ", plus N(0, " << o.noise << "^2) noise; seed " << o.seed;
