@@ -73,33 +73,38 @@ TEST_CASE("a plane attractor: one set of dimension 2", "[fixed-points][sets]") {
   CHECK_THAT(summarise(rep), Contains("plane attractor"));
 }
 
-TEST_CASE("three line attractors in a stack, and isolated points beside them", "[fixed-points][sets]") {
-  // layer 1: the relu line h1 >= 0, h2 = 0; layer 2: a bistable tanh unit that reads h1
-  // weakly, h3 = tanh(2 h3 + 0.05 h1): three roots over each point of the line, so three
-  // (slightly curved) lines of fixed points: two of them stable up to the neutral direction,
-  // the middle one unstable.
-  Model m = relu_attractor(1);
-  m.layers.push_back(test::vanilla_layer(CellType::RnnTanh, test::scalar(2.0),
-                                         (MatrixXd(1, 2) << 0.05, 0.0).finished(), VectorXd::Zero(1)));
+TEST_CASE("three line attractors in a stack", "[fixed-points][sets]") {
+  // layer 1: a bistable tanh unit h = tanh(2 h) (three roots); layer 2: the relu line, not
+  // reading layer 1: three parallel lines of fixed points, over the two stable roots
+  // (stable up to the neutral direction) and the unstable middle one.
+  Model m;
+  m.input_size = 1;
+  m.layers.push_back(test::vanilla_layer(CellType::RnnTanh, test::scalar(2.0), MatrixXd::Zero(1, 1), VectorXd::Zero(1)));
+  m.layers.push_back(relu_attractor(1).layers[0]);
+  m.layers[1].fwd.w_ih = MatrixXd::Zero(2, 1);
   m.validate("three_lines");
   MatrixXd starts(3, 30);
-  const double h3[3] = {-0.9, 0.02, 0.9};
-  for (int j = 0; j < 30; ++j) starts.col(j) << 0.1 + 0.1 * (j / 3), 0.3, h3[j % 3];
+  const double h0[3] = {-0.9, 0.02, 0.9};
+  for (int j = 0; j < 30; ++j) starts.col(j) << h0[j % 3], 0.1 + 0.1 * (j / 3), 0.3;
   FixedPointSearch s = search(TimeView::Discrete);
   const FixedPointReport rep = analyse_fixed_points(m, VectorXd::Zero(1), s, &starts);
+  INFO(summarise(rep, 40));
   REQUIRE(rep.points.size() == 30);
   REQUIRE(rep.sets.sets.size() == 3);
+  int unstable_sets = 0;
   for (const auto& set : rep.sets.sets) {
     CHECK(set.dimension == 1);
     CHECK(set.points.size() == 10);
-    // one root of layer 2 per set: the points' h3 all on one branch
+    // one root of layer 1 per set
     double lo = 1e9, hi = -1e9;
     for (int k : set.points) {
-      lo = std::min(lo, rep.points[static_cast<std::size_t>(k)].state[2]);
-      hi = std::max(hi, rep.points[static_cast<std::size_t>(k)].state[2]);
+      lo = std::min(lo, rep.points[static_cast<std::size_t>(k)].state[0]);
+      hi = std::max(hi, rep.points[static_cast<std::size_t>(k)].state[0]);
     }
-    CHECK(hi - lo < 0.1);
+    CHECK(hi - lo < 1e-9);
+    unstable_sets += rep.spectra[static_cast<std::size_t>(set.points[0])].n_unstable > 0;
   }
+  CHECK(unstable_sets == 1);
   CHECK(rep.sets.isolated() == 0);
 
   SECTION("a neutral_tol below the exact zero singular value: every point isolated") {
