@@ -1,7 +1,8 @@
 // `stackdyn continuation MODEL.h5 -o OUT.h5 --direction d1,d2,...` (or `--scale
 // layers/<l>/weight_hh`): the bifurcation diagram of the fixed points as the constant input
 // moves along x(p) = x0 + p d, or as one weight matrix is scaled, W -> p W: the points at
-// p = p-start are found as by `stackdyn fixed-points`, then each is followed both ways by
+// p = p-start (default the model as it is: p = 0 on the input line, p = 1 for a scale) are
+// found as by `stackdyn fixed-points`, then each is followed both ways by
 // pseudo-arclength continuation through folds, recording where stability changes.
 #include "command.hpp"
 #include "command_util.hpp"
@@ -14,6 +15,8 @@
 #include <stackdyn/core/parallel.hpp>
 #include <stackdyn/model/model_io.hpp>
 
+#include <algorithm>
+#include <optional>
 #include <ostream>
 
 namespace stackdyn::cli {
@@ -28,9 +31,19 @@ OptionTable options() {
       {"--direction", "direction", K::Numbers, "", "Direction d of the input: x(p) = x0 + p d", ""},
       {"--scale", "scale", K::Text, "",
        "Scale a weight matrix instead: layers/<l>/weight_hh or layers/<l>/weight_ih -> p times it", ""},
-      {"--p-min", "p_min", K::Number, "-1.0", "Lower end of p", ""},
-      {"--p-max", "p_max", K::Number, "1.0", "Upper end of p", ""},
-      {"--p-start", "p_start", K::Number, "", "Where the fixed points are searched first (default p-min)", ""},
+      {"--p-min", "p_min", K::Number, "", "Lower end of p (default: the model's own p - 1)", ""},
+      {"--p-max", "p_max", K::Number, "", "Upper end of p (default: the model's own p + 1)", ""},
+      {"--p-start", "p_start", K::Number, "",
+       "Where the fixed points are found first and the branches start, both ways (default: the model as it is, "
+       "p = 0 for --direction, p = 1 for --scale)",
+       ""},
+      {"--initial-states", "initial_states", K::Path, "",
+       "Start the search at p-start from these states: a fixed-points result (fixed_points/states), states "
+       "(n, state_dim) or trajectories (batch, time, state_dim)",
+       ""},
+      {"--dataset", "dataset", K::Text, "", "Dataset of --initial-states (default states, else fixed_points/states)",
+       ""},
+      {"--every", "every", K::Integer, "1", "With trajectories as --initial-states: every K-th time of each", ""},
       {"--ds", "ds", K::Number, "0.02", "Initial arclength step", ""},
       {"--ds-max", "ds_max", K::Number, "0.1", "Largest arclength step", ""},
       {"--max-steps", "max_steps", K::Integer, "5000", "Step cap per branch", ""},
@@ -60,20 +73,36 @@ int run_continuation(Invocation& inv) {
       throw cfg.error("direction", "expected " + std::to_string(model.input_size) +
                                        " values (the model's input_size), got " + std::to_string(d.size()));
     par.direction = Eigen::Map<const VectorXd>(d.data(), static_cast<Eigen::Index>(d.size()));
+    if (par.direction.norm() == 0)
+      throw InputError("--direction: the zero vector moves nothing; expected a direction with a nonzero entry");
   }
   ContinuationOptions co;
-  co.p_min = cfg.get_double("p_min");
-  co.p_max = cfg.get_double("p_max");
   co.ds = cfg.get_double("ds", Range::positive());
   co.ds_max = cfg.get_double("ds_max", Range::positive());
   co.max_steps = static_cast<int>(cfg.get_int("max_steps", Range::closed(1, 1e9)));
-  if (!(co.p_max > co.p_min)) throw InputError("--p-min must be below --p-max");
-  const double p0 = cfg.get_double("p_start", co.p_min);
-  if (p0 < co.p_min || p0 > co.p_max) throw InputError("--p-start must lie in [p-min, p-max]");
   const bool input_line = par.kind == ContinuationParameter::Kind::Input;
+  // p at the model as it is (input x0, or the scale 1) by default, and a range around it, so
+  // that the branches run both ways from the model the user has
+  const double p_model = input_line ? 0.0 : 1.0;
+  co.p_min = cfg.get_double("p_min", p_model - 1);
+  co.p_max = cfg.get_double("p_max", p_model + 1);
+  if (!(co.p_max > co.p_min)) throw InputError("--p-min must be below --p-max");
+  const double p0 = cfg.get_double("p_start", std::clamp(p_model, co.p_min, co.p_max));
+  if (p0 < co.p_min || p0 > co.p_max) throw InputError("--p-start must lie in [p-min, p-max]");
 
-  const FixedPointReport start = input_line ? analyse_fixed_points(model, x0 + p0 * par.direction, s)
-                                            : analyse_fixed_points(model_at(model, par, p0), x0, s);
+  std::optional<MatrixXd> given;
+  const std::string initial = cfg.get_string("initial_states", "");
+  std::string dataset = cfg.get_string("dataset", "");
+  if (!initial.empty()) {
+    if (dataset.empty()) {
+      const h5::File in = h5::File::open(initial);
+      dataset = !in.has("states") && in.has("fixed_points/states") ? "fixed_points/states" : "states";
+    }
+    given = read_states(initial, model, dataset, static_cast<int>(cfg.get_int("every", Range::positive())));
+  }
+  const MatrixXd* starts = given ? &*given : nullptr;
+  const FixedPointReport start = input_line ? analyse_fixed_points(model, x0 + p0 * par.direction, s, starts)
+                                            : analyse_fixed_points(model_at(model, par, p0), x0, s, starts);
   // each start point, both ways
   std::vector<Branch> branches(2 * start.points.size());
   parallel_for(branches.size(), s.finder.threads, [&](std::size_t i) {
@@ -97,6 +126,13 @@ int run_continuation(Invocation& inv) {
   }
   f.set_attr("parameter_kind", std::string(input_line ? "input" : "weight_scale"));
   f.set_attr("p_start", p0);
+  f.set_attr("p_min", co.p_min);
+  f.set_attr("p_max", co.p_max);
+  f.set_attr("starts_sampling", start.starts_description);
+  if (!initial.empty()) {
+    f.set_attr("initial_states_path", initial);
+    f.set_attr("initial_states_dataset", dataset);
+  }
   f.set_attr("description", std::string("branches/branch_<2k+j>: the branch through fixed point k at p_start, followed "
                                         "towards larger p (j = 0) or smaller p (j = 1); two branches may overlap"));
   std::size_t n_events = 0;

@@ -16,7 +16,11 @@ namespace {
 OptionTable options() {
   OptionTable t = fixed_point_options();
   t.push_back({"--initial-states", "initial_states", ValueKind::Path, "",
-               "Starts from a file: dataset 'states' (n, state_dim) instead of sampled ones", ""});
+               "Starts from a file instead of sampled ones: dataset 'states', (n, state_dim) or trajectories "
+               "(batch, time, state_dim) as forward and simulate write them",
+               ""});
+  t.push_back({"--every", "every", ValueKind::Integer, "1", "With --initial-states trajectories: every K-th time of each",
+               ""});
   return t;
 }
 
@@ -24,20 +28,30 @@ int run_fixed_points(Invocation& inv) {
   const std::string& spec = inv.arg("model");
   const Model model = inv.model();
   require_causal(model, spec);
-  const FixedPointSearch s = search_from_config(inv.config, model);
+  FixedPointSearch s = search_from_config(inv.config, model);
   const VectorXd x = input_from_config(inv.config, model);
   const std::string initial = inv.config.get_string("initial_states", "");
 
+  const int every = static_cast<int>(inv.config.get_int("every", Range::positive()));
+
   std::optional<MatrixXd> starts;
-  if (!initial.empty()) starts = read_states(initial, model);
-  const FixedPointReport rep = analyse_fixed_points(model, x, s, starts ? &*starts : nullptr);
+  if (!initial.empty()) starts = read_states(initial, model, "states", every);
+  FixedPointReport rep;
+  {
+    Progress progress(inv.ctx, "fixed-points: sampling starts");
+    s.progress = [&](double f) { progress(f); };
+    rep = analyse_fixed_points(model, x, s, starts ? &*starts : nullptr);
+  }
 
   h5::AtomicOutput out(inv.output);
   h5::File& f = out.file();
   Provenance prov = make_provenance(inv.ctx, spec, inv.config.to_toml(), static_cast<long long>(s.seed));
   prov.source = rep.starts_description;
   write_provenance(f, prov);
-  if (!initial.empty()) f.set_attr("initial_states_path", initial);
+  if (!initial.empty()) {
+    f.set_attr("initial_states_path", initial);
+    f.set_attr("initial_states_every", static_cast<long long>(every));
+  }
   write_fixed_point_report(f, model, x, s, rep);
   out.commit();
 
@@ -54,8 +68,9 @@ const bool registered = register_command({
     .options = options(),
     .set = true,
     .footer = "FP.h5 holds fixed_points/{states (K, state_dim), q (K,), counts (K,), eigenvalues (K, M) complex,\n"
-              "n_unstable (K,), timescales, periods, right_eigenvectors, left_eigenvectors, block_eigenvalues}\n"
-              "and starts/{initial, final, q, iterations, status, point}. See docs/fixed-points.md.",
+              "n_unstable (K,), stable (K,), neutral_dim (K,), continuous_set (K,), timescales, periods,\n"
+              "right_eigenvectors, left_eigenvectors, block_eigenvalues}, continuous_sets/{dimension, n_points, counts,\n"
+              "extent} and starts/{initial, final, q, iterations, status, point}. See docs/fixed-points.md.",
     .run = run_fixed_points,
 });
 

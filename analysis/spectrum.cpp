@@ -20,6 +20,7 @@ OptionTable options() {
                                                          "which", "n_vectors", "threads"});
   t.push_back({"--dataset", "dataset", ValueKind::Text, "",
                "Dataset of STATES to read (default states, else fixed_points/states)", ""});
+  t.push_back({"--every", "every", ValueKind::Integer, "1", "Trajectories: every K-th time of each", ""});
   return t;
 }
 
@@ -35,7 +36,8 @@ int run_spectrum(Invocation& inv) {
     const h5::File f = h5::File::open(states);
     dataset = !f.has("states") && f.has("fixed_points/states") ? "fixed_points/states" : "states";
   }
-  const MatrixXd S = read_states(states, model, dataset);
+  const int every = static_cast<int>(inv.config.get_int("every", Range::positive()));
+  const MatrixXd S = read_states(states, model, dataset, every);
   const FixedPointSystem sys(model, x, s.view, s.tau);
   std::vector<Spectrum> spectra(static_cast<std::size_t>(S.cols()));
   std::vector<double> q(spectra.size());
@@ -49,21 +51,29 @@ int run_spectrum(Invocation& inv) {
   write_provenance(f, make_provenance(inv.ctx, spec, inv.config.to_toml()));
   f.set_attr("states_path", states);
   f.set_attr("states_dataset", dataset);
+  f.set_attr("states_every", static_cast<long long>(every));
   write_view_description(f, model, x, s.view, s.tau);
   f.write("states", MatrixXd(S.transpose()));
   f.set_dim_labels("states", {"point", "state"});
+  attach_state_axis(f, "states", 1);
   f.write("q", {q.size()}, q.data());
   f.set_dim_labels("q", {"point"});
   write_spectra(f, spectra, sys, s.eigen);
   out.commit();
 
-  int stable = 0;
-  for (const auto& sp : spectra) stable += sp.n_unstable == 0 && sp.complete;
+  int stable = 0, undecided = 0;
+  for (const auto& sp : spectra) {
+    stable += stability(sp, s.view) == Stability::Stable;
+    undecided += stability(sp, s.view) == Stability::Undecided;
+  }
   inv.ctx.out << inv.output << ": spectra at " << spectra.size() << " states ("
               << eigen_method_name(spectra.front().method)
               << (spectra.front().complete ? ", all eigenvalues"
                                            : ", top " + std::to_string(spectra.front().eigenvalues.size()))
-              << "); " << stable << " with no unstable direction\n";
+              << "); " << stable << " with no unstable direction";
+  if (undecided > 0)
+    inv.ctx.out << ", " << undecided << " undecided (the top-k eigenvalues are not the least stable ones)";
+  inv.ctx.out << "\n";
   return 0;
 }
 
@@ -71,7 +81,9 @@ const bool registered = register_command({
     .name = "spectrum",
     .summary = "Eigen-analysis of the Jacobian at given states (any states, not only fixed points)",
     .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
-                    {"states", "States file: dataset 'states' (n, state_dim), or a fixed-points result file",
+                    {"states",
+                     "States file: dataset 'states' (n, state_dim) or trajectories (batch, time, state_dim) from "
+                     "forward or simulate, or a fixed-points result file",
                      Positional::Kind::Input},
                     {"config", "Options as TOML (the keys shown in {key ...}); flags override it",
                      Positional::Kind::Config, false}},

@@ -86,6 +86,7 @@ int run_forward(Invocation& inv) {
     const auto st = from_columns(r.states, Bz, Tz);
     f.write("states", {Bz, Tz, static_cast<std::size_t>(model.state_dim())}, st.data());
     f.set_dim_labels("states", {"batch", "time", "state"});
+    attach_state_axis(f, "states", 2);
   }
   // torch's (num_layers*num_directions, batch, hidden) layout when it exists for this model
   const int n = uniform_hidden(model);

@@ -31,6 +31,19 @@ inline Model tanh_unit(double w, double b = 0.0, double u = 0.0) {
   return m;
 }
 
+/// Layer 1: two uncoupled bistable tanh units (3 x 3 = 9 points); layer 2: one bistable
+/// unit that reads layer 1 weakly (3 points for each of layer 1's): 27 in all, 8 stable.
+inline Model bistable_stack() {
+  Model m;
+  m.input_size = 1;
+  m.layers.push_back(vanilla_layer(CellType::RnnTanh, 2.0 * Eigen::MatrixXd::Identity(2, 2),
+                                   Eigen::MatrixXd::Zero(2, 1), Eigen::VectorXd::Zero(2)));
+  m.layers.push_back(vanilla_layer(CellType::RnnTanh, scalar(2.0), (Eigen::MatrixXd(1, 2) << 0.05, -0.03).finished(),
+                                   Eigen::VectorXd::Zero(1)));
+  m.validate("bistable_stack");
+  return m;
+}
+
 /// The roots of h = tanh(w h + c) in [-1, 1], by bisection on a fine grid (independent of
 /// the finder).
 inline std::vector<double> tanh_roots(double w, double c) {

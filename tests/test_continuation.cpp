@@ -12,7 +12,9 @@
 #include <stackdyn/core/h5.hpp>
 #include <stackdyn/model/model_io.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <random>
 
 using namespace stackdyn;
@@ -239,5 +241,72 @@ TEST_CASE("stackdyn continuation --scale: the pitchfork in the file, and one-lin
     test::expect_clean_failure(both, out, {"--direction and --scale"});
     const auto none = test::run_cli({"continuation", model, "-o", out});
     test::expect_clean_failure(none, out, {"--direction or --scale"});
+  }
+}
+
+TEST_CASE("stackdyn continuation starts at the model as it is and goes both ways; given starts; finder options",
+          "[fixed-points][continuation][cli]") {
+  // h = tanh(p w h), w = 1.5: at p = 1 three points (0, +-h*), the origin stable for p w < 1
+  test::ScratchDir dir("continuation_defaults");
+  const std::string model = dir / "unit.h5", out = dir / "out.h5";
+  write_model(test::tanh_unit(1.5), model, Provenance{});
+  auto events_at = [](const h5::File& f) {
+    std::vector<double> p;
+    for (const auto& b : f.group("branches").children()) {
+      const VectorXd e = f.read_vector("branches/" + b + "/event_p");
+      for (Eigen::Index i = 0; i < e.size(); ++i) p.push_back(e[i]);
+    }
+    return p;
+  };
+  const std::string three = dir / "three.h5";  // near each of the three points at p = 1
+  {
+    h5::File g = h5::File::create(three);
+    const double s3[3] = {-0.9, 0.01, 0.9};
+    g.write("states", {3, 1}, s3);
+  }
+  SECTION("--scale: p = 1 in [0, 2], the origin's branch changes stability at p = 1/w on the way down") {
+    const auto r = test::run_cli({"continuation", model, "-o", out, "--scale", "layers/0/weight_hh", "--initial-states",
+                                  three, "--threads", "1", "--q-tol", "1e-14", "--noise", "0.3"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK_THAT(r.out, Catch::Matchers::Contains("from 3 fixed points at p = 1"));
+    const h5::File f = h5::File::open(out);
+    CHECK(f.attr_double("p_start") == 1.0);
+    CHECK(f.attr_double("p_min") == 0.0);
+    CHECK(f.attr_double("p_max") == 2.0);
+    CHECK(f.attr_string("config").find("q_tol = 1e-14") != std::string::npos);
+    CHECK(f.attr_string("config").find("noise = 0.3") != std::string::npos);
+    // every branch starts at p = 1 and moves away from it: j = 0 up, j = 1 down
+    for (int i = 0; i < 6; ++i) {
+      const VectorXd p = f.read_vector("branches/branch_" + std::to_string(i) + "/p");
+      REQUIRE(p.size() > 2);
+      CHECK(p[0] == Approx(1.0));
+      CHECK((i % 2 ? p[1] < p[0] : p[1] > p[0]));
+    }
+    const auto ev = events_at(f);
+    CHECK(std::any_of(ev.begin(), ev.end(), [](double p) { return std::abs(p - 1 / 1.5) < 1e-8; }));
+  }
+  SECTION("--direction: p = 0 (the input x0) in [-1, 1]; a zero direction is refused") {
+    const auto r = test::run_cli({"continuation", model, "-o", out, "--direction", "1", "--n-init", "16",
+                                  "--threads", "1"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(h5::File::open(out).attr_double("p_start") == 0.0);
+    std::filesystem::remove(out);
+    test::expect_clean_failure(test::run_cli({"continuation", model, "-o", out, "--direction", "0"}), out,
+                               {"--direction", "zero"});
+  }
+  SECTION("from the points of a fixed-points file") {
+    const std::string fp = dir / "fp.h5";
+    REQUIRE(test::run_cli({"fixed-points", model, "-o", fp, "--n-init", "32"}).code == 0);
+    const auto r = test::run_cli({"continuation", model, "-o", out, "--scale", "layers/0/weight_hh",
+                                  "--initial-states", fp, "--threads", "1"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const h5::File f = h5::File::open(out);
+    const auto n = h5::File::open(fp).read("fixed_points/q").data.size();
+    CHECK(f.attr_string("starts_sampling") == "starts: given (" + std::to_string(n) + " states)");
+    CHECK(f.attr_string("initial_states_dataset") == "fixed_points/states");
+    CHECK(f.group("branches").children().size() == 2 * n);
   }
 }

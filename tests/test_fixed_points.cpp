@@ -107,15 +107,7 @@ TEST_CASE("linear layers: one fixed point, (I - W)^{-1} (U x + b), with the eige
 }
 
 TEST_CASE("a 2-layer stack has the product of its layers' fixed-point counts", "[fixed-points][threads]") {
-  // layer 1: two uncoupled bistable tanh units (3 x 3 = 9 points); layer 2: one bistable
-  // unit that reads layer 1 weakly (3 points for each of layer 1's): 27 in all.
-  Model m;
-  m.input_size = 1;
-  m.layers.push_back(test::vanilla_layer(CellType::RnnTanh, 2.0 * MatrixXd::Identity(2, 2), MatrixXd::Zero(2, 1),
-                                         VectorXd::Zero(2)));
-  m.layers.push_back(test::vanilla_layer(CellType::RnnTanh, test::scalar(2.0),
-                                         (MatrixXd(1, 2) << 0.05, -0.03).finished(), VectorXd::Zero(1)));
-  m.validate("product");
+  const Model m = test::bistable_stack();
   const auto view = GENERATE(TimeView::Discrete, TimeView::Continuous);
   const FixedPointSystem sys(m, VectorXd::Zero(1), view, {1.0, 3.0});
   FinderOptions fo;
@@ -294,6 +286,56 @@ TEST_CASE("starts lie on simulated trajectories: the map stepped, or the continu
     const double sd = std::sqrt(noise.squaredNorm() / static_cast<double>(noise.size()));
     CHECK(sd > 0.3);
     CHECK(sd < 0.7);
+  }
+
+  SECTION("far-apart time constants: rosenbrock4, with few steps, on the same trajectories") {
+    o.n = 32;
+    o.spread = 30;
+    const std::vector<double> stiff_tau = {0.02, 2.0};  // 100 x apart
+    const TrajectoryStarts ts = sample_trajectory_starts(m, x, TimeView::Continuous, stiff_tau, o);
+    CHECK(ts.method == "rosenbrock4");
+    CHECK_THAT(ts.description, Catch::Matchers::Contains("rosenbrock4"));
+    o.stiff_ratio = 1e9;  // the explicit method on the same problem, as the reference
+    const TrajectoryStarts ref = sample_trajectory_starts(m, x, TimeView::Continuous, stiff_tau, o);
+    REQUIRE(ref.method == "dopri5");
+    CHECK(ts.times == ref.times);
+    CHECK((ts.states - ref.states).lpNorm<Eigen::Infinity>() < 1e-4);
+    // dopri5 is held to steps of a few min(tau) over up to 52 max(tau) = 5200 min(tau)
+    CHECK(ref.steps > 500);
+    CHECK(ts.steps < ref.steps / 4);
+    CHECK(ts.rhs_evaluations < ref.rhs_evaluations / 5);
+  }
+
+  SECTION("time constants 3.3e7 apart (--tau 1e-7,3.3): bounded work, the fast layer on its slow manifold") {
+    const std::vector<double> stiff_tau = {1e-7, 3.3};
+    o.n = 64;
+    o.burn_in = 20;
+    o.spread = 80;
+    int calls = 0;
+    double last = 0;
+    bool monotone = true;
+    o.progress = [&](double f) {
+      ++calls;
+      monotone = monotone && f >= last;
+      last = f;
+    };
+    const TrajectoryStarts ts = sample_trajectory_starts(m, x, TimeView::Continuous, stiff_tau, o);
+    CHECK(ts.method == "rosenbrock4");
+    // an explicit method would need ~ 100 * 3.3 / 1e-7 = 3e9 steps
+    CHECK(ts.steps < 2000);
+    CHECK(ts.rhs_evaluations < 20000);
+    CHECK(calls > 10);
+    CHECK(monotone);
+    CHECK(last == Approx(1.0));
+    // tau_0 ds0/dt = G_0 - s0 with tau_0 = 1e-7: layer 0 sits where G_0(s) = s0
+    const FixedPointSystem sys(m, x, TimeView::Continuous, stiff_tau);
+    const auto sl = m.state_slices()[0];
+    MatrixXd R(ts.states.rows(), ts.states.cols());
+    sys.residual(ts.states, R);
+    const double fast = (stiff_tau[0] * R.middleRows(sl.offset, sl.size)).lpNorm<Eigen::Infinity>();
+    CHECK(fast < 1e-5);
+    // and the slow layer moved: not all at its origin
+    CHECK((ts.states - ts.origins).lpNorm<Eigen::Infinity>() > 0.1);
   }
 
   SECTION("bad sampling options") {

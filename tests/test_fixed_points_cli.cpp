@@ -195,3 +195,75 @@ TEST_CASE("spectrum: bad input gives one clear line and no output", "[fixed-poin
   test::expect_clean_failure(test::run_cli({"spectrum", fx.model, st, "-o", fx.out, "--which", "smallest"}), fx.out,
                         {"which", "magnitude"});
 }
+
+TEST_CASE("top-k spectra count stable points as the full spectrum does", "[fixed-points][cli][eigen]") {
+  // layer 1: three bistable units (27 points; stable iff every unit is on an outer branch: 8);
+  // layer 2: ten contracting units (|lambda| <= 0.6), so that spectra runs Arnoldi on it and
+  // a stable point's top 5 hold no unstable eigenvalue.
+  test::ScratchDir dir("topk_stability");
+  const std::string model = dir / "model.h5";
+  Model m;
+  m.input_size = 1;
+  m.layers.push_back(test::vanilla_layer(CellType::RnnTanh, 2.0 * MatrixXd::Identity(3, 3), MatrixXd::Zero(3, 1),
+                                         VectorXd::Zero(3)));
+  VectorXd d = VectorXd::LinSpaced(10, 0.3, 0.6);
+  MatrixXd U = MatrixXd::Zero(10, 3);
+  for (int i = 0; i < 10; ++i) U(i, i % 3) = 0.05 * (i + 1);
+  m.layers.push_back(test::vanilla_layer(CellType::RnnTanh, d.asDiagonal(), MatrixXd::Zero(10, 1), VectorXd::Zero(10)));
+  m.layers.back().fwd.w_ih = U;  // reads layer 1
+  m.validate("topk");
+  write_model(m, model, Provenance{});
+  const std::string starts = dir / "starts.h5";
+  {
+    // starts near each of the 27 layer-1 points, layer 2 anywhere
+    h5::File g = h5::File::create(starts);
+    std::vector<double> s;
+    const double v[3] = {-0.95, 0.0, 0.95};
+    for (int a = 0; a < 27; ++a) {
+      s.push_back(v[a % 3] + 0.01);
+      s.push_back(v[(a / 3) % 3] - 0.01);
+      s.push_back(v[a / 9] + 0.02);
+      for (int i = 0; i < 10; ++i) s.push_back(0.1 * i - 0.5);
+    }
+    g.write("states", {27, 13}, s.data());
+  }
+  auto run = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"fixed-points", model, "-o", out, "--initial-states", starts};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = test::run_cli(args);
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    return r;
+  };
+  const std::string full = dir / "full.h5", topk = dir / "topk.h5";
+  const auto rf = run(full, {"--eig-method", "full"});
+  const auto rk = run(topk, {"--eig-method", "spectra", "--top-k", "5"});
+  CHECK_THAT(rf.out, Contains("27 fixed points (8 stable, 19 with unstable directions)"));
+  CHECK_THAT(rk.out, Contains("27 fixed points (8 stable, 19 with unstable directions)"));
+  CHECK_THAT(rk.out, !Contains("+ direction"));  // a stable eigenvalue is among every point's top 5
+  const h5::File ff = h5::File::open(full), fk = h5::File::open(topk);
+  REQUIRE(fk.shape("fixed_points/eigenvalues") == h5::Shape{27, 5});
+  CHECK(fk.group("fixed_points").attr_string("eigen_method") == "spectra");
+  // the same points in the same order (increasing q; both runs are identical up to the eigen-solve)
+  CHECK(fk.read("fixed_points/states").data == ff.read("fixed_points/states").data);
+  const auto nu_full = ff.read_int("fixed_points/n_unstable");
+  CHECK(fk.read_int("fixed_points/n_unstable") == nu_full);
+  const auto stable = fk.read_int("fixed_points/stable");
+  for (std::size_t k = 0; k < 27; ++k) CHECK(stable[k] == (nu_full[k] == 0 ? 1 : 0));
+  CHECK(ff.read_int("fixed_points/stable") == stable);
+
+  SECTION("spectrum at the points says the same") {
+    const std::string sp = dir / "spec.h5";
+    const auto r = test::run_cli({"spectrum", model, topk, "-o", sp, "--eig-method", "spectra", "--top-k", "5"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK_THAT(r.out, Contains("8 with no unstable direction"));
+    CHECK(h5::File::open(sp).read_int("stable") == stable);
+  }
+  SECTION("ordered by real part, a discrete top k cannot show stability: undecided, not unstable") {
+    const auto r = run(dir / "real.h5", {"--eig-method", "spectra", "--top-k", "5", "--which", "real"});
+    CHECK_THAT(r.out, Contains("(0 stable, 19 with unstable directions, 8 undecided"));
+    const auto st = h5::File::open(dir / "real.h5").read_int("fixed_points/stable");
+    CHECK(std::count(st.begin(), st.end(), -1LL) == 8);
+  }
+}

@@ -83,11 +83,35 @@ std::vector<double> from_columns(const Eigen::MatrixXd& m, std::size_t B, std::s
   return out;
 }
 
-Eigen::MatrixXd read_states(const std::string& path, const Model& model, const std::string& dataset) {
+Eigen::MatrixXd read_states(const std::string& path, const Model& model, const std::string& dataset, int every) {
+  if (every < 1) throw InputError("--every must be a positive integer, got " + std::to_string(every));
   const h5::File f = h5::File::open(path);
-  const h5::Array a = read_checked(f, dataset, {-1, model.state_dim()}, {"n", "state_dim"});
+  const long long N = model.state_dim();
+  if (f.shape(dataset).size() == 3) {
+    // trajectories (batch, time, state_dim), as forward and simulate write them: every
+    // `every`-th time of each trajectory, from its first
+    const h5::Array a = read_checked(f, dataset, {-1, -1, N}, {"batch", "time", "state_dim"});
+    const std::size_t B = a.shape[0], T = a.shape[1];
+    const std::size_t per = T == 0 ? 0 : (T - 1) / static_cast<std::size_t>(every) + 1;
+    if (B * per == 0) throw InputError(path + ": dataset '" + dataset + "' is empty; expected at least one state");
+    Eigen::MatrixXd S(N, static_cast<Eigen::Index>(B * per));
+    Eigen::Index col = 0;
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t t = 0; t < T; t += static_cast<std::size_t>(every))
+        S.col(col++) = Eigen::Map<const Eigen::VectorXd>(a.data.data() + (b * T + t) * static_cast<std::size_t>(N), N);
+    return S;
+  }
+  const h5::Array a = read_checked(f, dataset, {-1, N}, {"n", "state_dim"});
   if (a.shape[0] == 0) throw InputError(path + ": dataset '" + dataset + "' is empty; expected at least one state");
-  return Eigen::Map<const Eigen::MatrixXd>(a.data.data(), model.state_dim(), static_cast<Eigen::Index>(a.shape[0]));
+  if (every != 1) {
+    const std::size_t n = (a.shape[0] - 1) / static_cast<std::size_t>(every) + 1;
+    Eigen::MatrixXd S(N, static_cast<Eigen::Index>(n));
+    for (std::size_t i = 0; i < n; ++i)
+      S.col(static_cast<Eigen::Index>(i)) =
+          Eigen::Map<const Eigen::VectorXd>(a.data.data() + i * static_cast<std::size_t>(every * N), N);
+    return S;
+  }
+  return Eigen::Map<const Eigen::MatrixXd>(a.data.data(), N, static_cast<Eigen::Index>(a.shape[0]));
 }
 
 void require_causal(const Model& model, const std::string& path) {

@@ -11,6 +11,9 @@
 #include <chrono>
 #include <string>
 
+#include <ostream>
+#include <string>
+
 namespace stackdyn::cli {
 
 /// Provenance of a result file made by the running command from `model_spec`.
@@ -30,8 +33,11 @@ Eigen::MatrixXd to_columns(const h5::Array& a);
 /// Inverse of to_columns: (k, time*batch) -> (batch, time, k) C order.
 std::vector<double> from_columns(const Eigen::MatrixXd& m, std::size_t batch, std::size_t time);
 
-/// `dataset` of `path`, shape (n, state_dim) with n >= 1 and finite values, as columns.
-Eigen::MatrixXd read_states(const std::string& path, const Model& model, const std::string& dataset = "states");
+/// `dataset` of `path` as columns: states (n, state_dim), or trajectories (batch, time,
+/// state_dim) as forward and simulate write them (trajectory by trajectory, in time order);
+/// every `every`-th state (of each trajectory) from the first. At least one, all finite.
+Eigen::MatrixXd read_states(const std::string& path, const Model& model, const std::string& dataset = "states",
+                            int every = 1);
 /// Refuses a bidirectional model, naming its file.
 void require_causal(const Model& model, const std::string& path);
 

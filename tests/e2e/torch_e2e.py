@@ -495,16 +495,16 @@ def main(argv):
     R = lambda name: os.path.join(refusal_dir, name)  # noqa: E731
     torch.manual_seed(7)
     torch.save(torch.nn.LSTM(4, 7, num_layers=2, proj_size=3).double(), R("proj.pt"))
-    torch.save(torch.nn.LSTM(4, 7).double().state_dict(), R("state_dict.pt"))
+    torch.save(torch.nn.RNN(4, 7).double().state_dict(), R("state_dict.pt"))  # tanh or relu? not in the weights
     torch.save(torch.nn.Linear(4, 7), R("linear.pt"))
-    torch.save(torch.nn.Sequential(torch.nn.GRU(4, 7)), R("sequential.pt"))
+    torch.save(torch.nn.Sequential(torch.nn.GRU(4, 7), torch.nn.GRU(7, 7)), R("sequential.pt"))  # which one?
     with open(R("garbage.pt"), "w") as f:
         f.write("this is not a torch.save file\n")
     refusals = [("torch_export.py", export_py, "proj.pt", "proj_size"),
-                ("torch_export.py", export_py, "state_dict.pt", "torch.save(module)"),
+                ("torch_export.py", export_py, "state_dict.pt", "--cell"),
                 ("torch_export.py", export_py, "linear.pt", "Linear"),
-                ("torch_export.py", export_py, "sequential.pt", "Sequential"),
-                ("torch_export.py", export_py, "garbage.pt", "torch.save(module)"),
+                ("torch_export.py", export_py, "sequential.pt", "--submodule"),
+                ("torch_export.py", export_py, "garbage.pt", "torch.save"),
                 ("torch_export.py", export_py, "missing.pt", "does not exist")]
     source = next((c for c in cases if c.exported and c.num_layers >= 2), None)
     if source is not None:

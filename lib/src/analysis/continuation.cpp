@@ -309,7 +309,7 @@ std::vector<SaddleEdge> saddle_graph(const FixedPointSystem& sys, const std::vec
                                      const std::vector<Spectrum>& spectra, double eps, int steps, double tol) {
   std::vector<int> stable;
   for (std::size_t k = 0; k < spectra.size(); ++k)
-    if (spectra[k].complete && spectra[k].n_unstable == 0) stable.push_back(static_cast<int>(k));
+    if (stability(spectra[k], sys.view()) == Stability::Stable) stable.push_back(static_cast<int>(k));
   const int N = sys.dim();
   double tau_min = 1e300;
   for (int l = 0; l < sys.stack().num_layers(); ++l) tau_min = std::min(tau_min, sys.tau(l));

@@ -65,6 +65,18 @@ int count_unstable(const VectorXcd& lambda, TimeView view) {
   return n;
 }
 
+Stability stability(const Spectrum& sp, TimeView view) {
+  if (sp.n_unstable > 0) return Stability::Unstable;
+  if (sp.complete) return Stability::Stable;
+  if (sp.which == natural_order(view) && sp.converged >= 1 && sp.eigenvalues.size() >= 1) return Stability::Stable;
+  return Stability::Undecided;
+}
+
+bool n_unstable_exact(const Spectrum& sp, TimeView view) {
+  if (sp.complete) return true;
+  return sp.which == natural_order(view) && sp.n_unstable < std::min<Eigen::Index>(sp.converged, sp.eigenvalues.size());
+}
+
 void timescales(const VectorXcd& lambda, TimeView view, Eigen::VectorXd& tau, Eigen::VectorXd& period) {
   const double inf = std::numeric_limits<double>::infinity();
   tau.resize(lambda.size());
@@ -485,6 +497,7 @@ Spectrum analyse_spectrum(const FixedPointSystem& sys, const Eigen::Ref<const Ve
   if (m == EigenMethod::Auto) m = sys.dim() <= o.full_limit ? EigenMethod::Full : EigenMethod::Spectra;
   if (m == EigenMethod::Spectra && sys.dim() < o.top_k + 3) m = EigenMethod::Full;  // too small for Arnoldi
   sp.method = m;
+  sp.which = o.which;
   if (m == EigenMethod::Full || m == EigenMethod::Block || (o.block_spectra && sys.dim() <= o.full_limit))
     block_eigenvalues(sys, lin, o.which, sp);
   switch (m) {

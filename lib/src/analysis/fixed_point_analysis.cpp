@@ -31,6 +31,7 @@ FixedPointReport analyse_fixed_points(const Model& model, const Eigen::Ref<const
     so.n = search.n_init;
     so.noise = search.noise;
     so.seed = search.seed;
+    so.progress = search.progress;
     TrajectoryStarts ts = sample_trajectory_starts(model, x, search.view, search.tau, so);
     rep.starts = std::move(ts.states);
     rep.starts_description = std::move(ts.description);
@@ -50,8 +51,7 @@ FixedPointReport analyse_fixed_points(const Model& model, const Eigen::Ref<const
       rep.best_q = std::min(rep.best_q, q);
       if (q < search.finder.q_tol) {
         ++rep.n_converged;
-        rep.points.push_back({s, q, rep.hierarchy->nodes[static_cast<std::size_t>(rep.hierarchy->leaves[i])].count,
-                              -1});
+        rep.points.push_back({s, q, rep.hierarchy->leaf_starts[i], -1});
       }
     }
     std::stable_sort(rep.points.begin(), rep.points.end(),
@@ -80,11 +80,16 @@ FixedPointReport analyse_fixed_points(const Model& model, const Eigen::Ref<const
   rep.spectra.resize(rep.points.size());
   parallel_for(rep.points.size(), search.finder.threads,
                [&](std::size_t k) { rep.spectra[k] = analyse_spectrum(sys, rep.points[k].state, search.eigen); });
-  if (search.saddle_graph) {
-    std::vector<VectorXd> states;
-    for (const auto& p : rep.points) states.push_back(p.state);
-    rep.edges = saddle_graph(sys, states, rep.spectra);
+  std::vector<VectorXd> states;
+  std::vector<long long> counts;
+  for (const auto& p : rep.points) {
+    states.push_back(p.state);
+    counts.push_back(p.count);
   }
+  ContinuousSetOptions so = search.sets;
+  so.threads = search.finder.threads;
+  rep.sets = classify_fixed_points(sys, states, counts, so);
+  if (search.saddle_graph) rep.edges = saddle_graph(sys, states, rep.spectra);
   return rep;
 }
 
@@ -96,11 +101,23 @@ std::string summarise(const FixedPointReport& r, int max_points) {
       << "; best q = " << r.best_q << ")\n";
     return s.str();
   }
-  int stable = 0;
-  for (const auto& sp : r.spectra) stable += sp.n_unstable == 0 && sp.complete;
+  int stable = 0, undecided = 0;
+  for (const auto& sp : r.spectra) {
+    const Stability st = stability(sp, r.view);
+    stable += st == Stability::Stable;
+    undecided += st == Stability::Undecided;
+  }
+  const std::size_t unstable = r.points.size() - static_cast<std::size_t>(stable + undecided);
   s << r.points.size() << " fixed point" << (r.points.size() == 1 ? "" : "s") << " (" << stable << " stable, "
-    << r.points.size() - static_cast<std::size_t>(stable) << " with unstable directions) from " << n_starts
-    << (r.hierarchy ? " hierarchical branches" : " starts");
+    << unstable << " with unstable directions";
+  if (undecided > 0) s << ", " << undecided << " undecided: the top-k eigenvalues are not the least stable ones";
+  s << ") from " << n_starts << (r.hierarchy ? " hierarchical branches" : " starts");
+  if (r.hierarchy) {
+    int reached = 0;
+    for (const auto& p : r.points) reached += p.count;
+    s << " of " << r.hierarchy->n_starts << " starts (" << reached << " reached a point, "
+      << r.hierarchy->n_starts - reached << " none)";
+  }
   if (!r.hierarchy) {
     int counts[4] = {0, 0, 0, 0};
     for (const auto& run : r.runs) ++counts[static_cast<int>(run.status)];
@@ -108,18 +125,37 @@ std::string summarise(const FixedPointReport& r, int max_points) {
       << counts[3] << " reached the iteration cap";
   }
   s << "\n";
+  if (!r.sets.sets.empty()) {
+    s << "  " << r.points.size() - static_cast<std::size_t>(r.sets.isolated()) << " of them on " << r.sets.sets.size()
+      << " continuous set" << (r.sets.sets.size() == 1 ? "" : "s") << " of fixed points, " << r.sets.isolated()
+      << " isolated:";
+    for (std::size_t i = 0; i < r.sets.sets.size(); ++i) {
+      const auto& cs = r.sets.sets[i];
+      s << (i ? ";" : "") << " set " << i << " a " << continuous_set_name(cs.dimension) << " (" << cs.points.size()
+        << " points over a distance " << cs.extent << ", reached by " << cs.starts << ")";
+    }
+    s << "\n";
+  }
   const char* unit = r.view == TimeView::Discrete ? "steps" : "time units";
   for (std::size_t k = 0; k < r.points.size() && static_cast<int>(k) < max_points; ++k) {
     const auto& sp = r.spectra[k];
-    s << "  #" << k << ": " << (sp.n_unstable == 0 ? "stable" : "unstable in " + std::to_string(sp.n_unstable) +
-                                                                    (sp.complete ? "" : "+") +
-                                                                    (sp.n_unstable == 1 && sp.complete ? " direction" : " directions"));
+    const Stability st = stability(sp, r.view);
+    s << "  #" << k << ": ";
+    if (st == Stability::Stable)
+      s << "stable";
+    else if (st == Stability::Undecided)
+      s << "stability undecided";
+    else
+      s << "unstable in " << sp.n_unstable << (n_unstable_exact(sp, r.view) ? "" : "+") << " direction"
+        << (sp.n_unstable == 1 ? "" : "s");
     if (sp.eigenvalues.size() > 0) {
       const auto l0 = sp.eigenvalues[0];
       s << ", leading eigenvalue " << l0.real() << (l0.imag() >= 0 ? "+" : "") << l0.imag() << "i";
-      if (sp.n_unstable == 0) s << " (slowest timescale " << sp.timescales[0] << " " << unit << ")";
+      if (st == Stability::Stable) s << " (slowest timescale " << sp.timescales[0] << " " << unit << ")";
     }
-    s << ", q " << r.points[k].q << ", reached by " << r.points[k].count << "\n";
+    s << ", q " << r.points[k].q << ", reached by " << r.points[k].count;
+    if (k < r.sets.set_of.size() && r.sets.set_of[k] >= 0) s << ", on set " << r.sets.set_of[k];
+    s << "\n";
   }
   if (static_cast<int>(r.points.size()) > max_points)
     s << "  ... and " << r.points.size() - static_cast<std::size_t>(max_points) << " more\n";

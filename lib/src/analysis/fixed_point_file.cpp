@@ -36,6 +36,41 @@ void write_doubles(h5::Group& g, const std::string& name, const std::vector<doub
   g.set_dim_labels(name, {label});
 }
 
+// Which points lie on continuous sets of fixed points (fixed_point_sets.hpp).
+void write_continuous_sets(h5::Group& root, h5::Group& fp, const SetClassification& c, const ContinuousSetOptions& o) {
+  fp.set_attr("continuous_sets_classified", c.done ? 1 : 0);
+  if (!c.done) return;
+  write_ints(fp, "neutral_dim", {c.neutral_dim.begin(), c.neutral_dim.end()}, "point");
+  fp.set_attr("neutral_dim_definition",
+              "number of singular values of D dr/ds below neutral_tol (D = I discrete, T continuous): directions "
+              "along which the point can move and stay a fixed point (eigenvalue 1 of the map, 0 of the flow)");
+  write_ints(fp, "continuous_set", {c.set_of.begin(), c.set_of.end()}, "point");
+  fp.set_attr("continuous_set_definition",
+              "index into /continuous_sets of the set of fixed points the point lies on, -1 for an isolated point");
+  h5::Group g = root.create_group("continuous_sets");
+  std::vector<long long> dim, n, starts;
+  std::vector<double> extent;
+  for (const auto& cs : c.sets) {
+    dim.push_back(cs.dimension);
+    n.push_back(static_cast<long long>(cs.points.size()));
+    starts.push_back(cs.starts);
+    extent.push_back(cs.extent);
+  }
+  write_ints(g, "dimension", dim, "set");
+  write_ints(g, "n_points", n, "set");
+  write_ints(g, "counts", starts, "set");
+  write_doubles(g, "extent", extent, "set");
+  g.set_attr("n_sets", static_cast<long long>(c.sets.size()));
+  g.set_attr("n_isolated", static_cast<long long>(c.isolated()));
+  g.set_attr("neutral_tol", o.neutral_tol);
+  g.set_attr("follow_tol", o.follow_tol);
+  g.set_attr("description",
+             "groups of two or more fixed points, each lying within follow_tol (relative) of the other's neutral "
+             "directions, linked into connected components: line (dimension 1) or plane (2) attractors and the like; "
+             "dimension = neutral directions shared by the set's points, counts = starts that reached any of its "
+             "points, extent = largest distance between two of its points");
+}
+
 }  // namespace
 
 void write_view_description(h5::Group& root, const Model& model, const VectorXd& x, TimeView view,
@@ -74,7 +109,7 @@ void write_spectra(h5::Group& g, const std::vector<Spectrum>& spectra, const Fix
   const std::complex<double> cnan(nan, nan);
   std::vector<std::complex<double>> lam(K * M, cnan), right(K * V * N, cnan), left(K * V * N, cnan);
   std::vector<double> ts(K * M, nan), per(K * M, nan);
-  std::vector<long long> nu(K), conv(K);
+  std::vector<long long> nu(K), conv(K), stab(K);
   for (std::size_t k = 0; k < K; ++k) {
     const auto& sp = spectra[k];
     for (Eigen::Index i = 0; i < sp.eigenvalues.size(); ++i) {
@@ -88,6 +123,8 @@ void write_spectra(h5::Group& g, const std::vector<Spectrum>& spectra, const Fix
         left[(k * V + static_cast<std::size_t>(j)) * N + n] = sp.left(static_cast<Eigen::Index>(n), j);
       }
     nu[k] = sp.n_unstable;
+    const Stability st = stability(sp, sys.view());
+    stab[k] = st == Stability::Stable ? 1 : st == Stability::Unstable ? 0 : -1;
     conv[k] = sp.complete ? sp.eigenvalues.size() : sp.converged;
   }
   g.write_complex("eigenvalues", {K, M}, lam.data());
@@ -104,7 +141,13 @@ void write_spectra(h5::Group& g, const std::vector<Spectrum>& spectra, const Fix
   g.set_attr("n_unstable_definition",
              std::string(sys.view() == TimeView::Discrete ? "number of eigenvalues with |lambda| > 1"
                                                           : "number of eigenvalues with Re lambda > 0") +
-                 (complete ? "" : " among the top k (a lower bound)"));
+                 (complete ? "" : " among the top k (exact when the order is the view's own and a converged "
+                                  "stable eigenvalue is among them, else a lower bound)"));
+  write_ints(g, "stable", stab, "point");
+  g.set_attr("stable_definition",
+             std::string("1: every eigenvalue stable (a top-k spectrum decides when ordered by the view's own "
+                         "criterion, its leading eigenvalue converged); 0: an unstable direction; -1: undecided (top k "
+                         "ordered otherwise)"));
   write_ints(g, "n_eigenvalues_converged", conv, "point");
   g.write_complex("right_eigenvectors", {K, V, N}, right.data());
   g.set_dim_labels("right_eigenvectors", {"point", "mode", "state"});
@@ -179,12 +222,14 @@ void write_fixed_point_report(h5::Group& root, const Model& model, const VectorX
     counts.push_back(p.count);
   }
   write_rows(fp, "states", states, N, {"point", "state"});
+  attach_state_axis(root, "fixed_points/states", 1);
   write_doubles(fp, "q", q, "point");
   write_ints(fp, "counts", counts, "point");
   fp.set_attr("counts_definition", std::string("number of starts (hierarchical: of layer-top starts) that reached the point"));
   fp.set_attr("n_points", static_cast<long long>(K));
   const FixedPointSystem sys(model, x, s.view, s.tau);
   write_spectra(fp, rep.spectra, sys, s.eigen);
+  write_continuous_sets(root, fp, rep.sets, s.sets);
 
   h5::Group st = root.create_group("starts");
   std::vector<VectorXd> init, fin;
@@ -199,8 +244,10 @@ void write_fixed_point_report(h5::Group& root, const Model& model, const VectorX
     point.push_back(rep.start_point[i]);
   }
   write_rows(st, "initial", init, N, {"start", "state"});
+  attach_state_axis(root, "starts/initial", 1);
   if (!rep.hierarchy) {
     write_rows(st, "final", fin, N, {"start", "state"});
+    attach_state_axis(root, "starts/final", 1);
     write_doubles(st, "q", sq, "start");
     write_ints(st, "iterations", iters, "start");
     write_ints(st, "status", status, "start");

@@ -33,6 +33,13 @@ const OptionTable& fixed_point_options() {
       {"--max-combinations", "max_combinations", K::Integer, "256", "Hierarchical: cap on the branches", ""},
       {"--saddle-graph", "saddle_graph", K::Switch, "false",
        "From each saddle, follow both sides of its unstable directions to the stable points", ""},
+      {"--neutral-tol", "neutral_tol", K::Number, "1e-3",
+       "A direction is neutral (eigenvalue 1 of the map, 0 of the flow) when its singular value of D dr/ds is below "
+       "this",
+       ""},
+      {"--follow-tol", "follow_tol", K::Number, "0.1",
+       "Two points are on one continuous set when each lies within this (relative) of the other's neutral directions",
+       ""},
   };
   return table;
 }
@@ -77,6 +84,8 @@ FixedPointSearch search_from_config(const Config& given, const Model& model) {
   s.hierarchical = cfg.get_bool("hierarchical");
   s.max_combinations = static_cast<int>(cfg.get_int("max_combinations", Range::closed(1, 1e7)));
   s.saddle_graph = cfg.get_bool("saddle_graph");
+  s.sets.neutral_tol = cfg.get_double("neutral_tol", Range::non_negative());
+  s.sets.follow_tol = cfg.get_double("follow_tol", Range::non_negative());
   return s;
 }
 

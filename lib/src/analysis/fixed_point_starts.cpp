@@ -12,6 +12,12 @@
 namespace stackdyn {
 namespace {
 
+std::string format_number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
 // The random part shared by both views, in the order the generator is drawn: origins
 // U(-1, 1) (column by column), then each start's time index, then (later) the noise.
 struct Draws {
@@ -35,7 +41,7 @@ void validate(const StartSampling& o) {
   if (o.n < 1) throw InputError("n-init must be a positive integer, got " + std::to_string(o.n));
   if (!(o.noise >= 0) || !std::isfinite(o.noise)) throw InputError("noise must be a finite number >= 0");
   if (o.burn_in < 0 || o.spread < 0) throw InputError("start sampling: burn-in and spread must be >= 0");
-  if (!(o.rtol > 0) || !(o.atol > 0)) throw InputError("start sampling: integrator tolerances must be > 0");
+  if (!(o.rtol > 0) || !(o.atol > 0) || !(o.stiff_rtol > 0) || !(o.stiff_atol > 0)) throw InputError("start sampling: integrator tolerances must be > 0");
 }
 
 // Steps the map: column j is taken after stop[j] steps.
@@ -104,17 +110,21 @@ TrajectoryStarts sample_trajectory_starts(const Model& model, const Eigen::Ref<c
     const int N = sys.state_dim();
     r.states = d.origins;
     r.times = Eigen::Map<const Eigen::VectorXi>(d.stop.data(), o.n).cast<double>() * tau_max;
+    // Time constants far apart make the view stiff: an explicit method's step is held to
+    // about min(tau) over the 100 max(tau) sampled; an L-stable method's is not.
+    const bool stiff = tau_max > o.stiff_ratio * tau_min;
+    IntegratorOptions io;
+    io.method = stiff ? Method::Rosenbrock4 : Method::Dopri5;
+    io.rtol = stiff ? o.stiff_rtol : o.rtol;
+    io.atol = stiff ? o.stiff_atol : o.atol;
+    r.method = std::string(method_name(io.method));
     if (T > 0) {
-      IntegratorOptions io;
-      io.method = Method::Dopri5;
-      io.rtol = o.rtol;
-      io.atol = o.atol;
       io.dt = 0.01 * tau_min;
       io.t_end = T * tau_max;
       io.dt_out = tau_max;
       VectorXd s = Eigen::Map<const VectorXd>(d.origins.data(), d.origins.size());
       std::vector<char> taken(static_cast<std::size_t>(o.n), 0);
-      integrate(sys, s, io, [&](const VectorXd& state, double t) {
+      const IntegrationStats st = integrate(sys, s, io, [&](const VectorXd& state, double t) {
         const auto k = static_cast<int>(std::llround(t / tau_max));
         const Eigen::Map<const MatrixXd> S(state.data(), N, o.n);
         for (int j = 0; j < o.n; ++j)
@@ -123,12 +133,17 @@ TrajectoryStarts sample_trajectory_starts(const Model& model, const Eigen::Ref<c
             r.times[j] = t;
             taken[static_cast<std::size_t>(j)] = 1;
           }
+        if (o.progress) o.progress(t / io.t_end);
       });
+      r.steps = st.steps;
+      r.rhs_evaluations = st.rhs_evaluations;
     }
     r.origins = std::move(d.origins);
     how << "starts: " << o.n << " trajectories of the continuous-time view tau ds/dt = G(s, x*) - s "
-        << "(integrate(), dopri5, rtol " << o.rtol << ", atol " << o.atol << ") from s ~ U(-1, 1), each taken at t = ("
-        << o.burn_in << " + U{0.." << o.spread << "}) max(tau), max(tau) = " << tau_max;
+        << "(integrate(), " << r.method << (stiff ? " as max(tau)/min(tau) > " + format_number(o.stiff_ratio) : "")
+        << ", rtol " << io.rtol << ", atol " << io.atol << ") from s ~ U(-1, 1), each taken at t = (" << o.burn_in
+        << " + U{0.." << o.spread << "}) max(tau), max(tau) = " << tau_max << " (" << r.steps << " steps, "
+        << r.rhs_evaluations << " right-hand sides)";
   }
   add_noise(rng, o.noise, r.states);
   how << ", plus N(0, " << o.noise << "^2) noise; seed " << o.seed;

@@ -454,6 +454,64 @@ void Group::set_dim_labels(const std::string& dataset, const std::vector<std::st
     out(H5DSset_label(d.dset.id(), static_cast<unsigned>(k), labels[k].c_str()), what);
 }
 
+void Group::write_strings(const std::string& name, const std::vector<std::string>& v) {
+  Lock l;
+  Handle t(out(H5Tcopy(H5T_C_S1), "cannot create a string type"));
+  H5Tset_size(t.id(), H5T_VARIABLE);
+  H5Tset_cset(t.id(), H5T_CSET_UTF8);
+  std::vector<const char*> p;
+  for (const auto& x : v) p.push_back(x.c_str());
+  write_dataset(id_.id(), file_, name, full(name), {v.size()}, t.id(), t.id(), p.data(), {});
+}
+
+std::vector<std::string> Group::read_strings(const std::string& name) const {
+  Lock l;
+  auto d = open_dataset(id_.id(), file_, name, full(name));
+  const std::string what = file_ + ": cannot read " + in_quotes(full(name)) + " as strings";
+  if (d.cls != H5T_STRING || d.shape.size() != 1 || !H5Tis_variable_str(d.type.id()))
+    throw InputError(what + ": expected a 1-D dataset of variable-length strings");
+  Handle t(out(H5Tcopy(H5T_C_S1), "cannot create a string type"));
+  H5Tset_size(t.id(), H5T_VARIABLE);
+  H5Tset_cset(t.id(), H5Tget_cset(d.type.id()));
+  std::vector<char*> p(d.count, nullptr);
+  if (d.count > 0) out(H5Dread(d.dset.id(), t.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data()), what);
+  std::vector<std::string> v;
+  for (char* c : p) {
+    v.emplace_back(c ? c : "");
+    H5free_memory(c);
+  }
+  return v;
+}
+
+void Group::attach_scale(const std::string& dataset, std::size_t axis, const std::string& scale,
+                         const std::string& scale_name) {
+  Lock l;
+  auto d = open_dataset(id_.id(), file_, dataset, full(dataset));
+  auto sc = open_dataset(id_.id(), file_, scale, full(scale));
+  const std::string what = file_ + ": cannot attach " + in_quotes(full(scale)) + " to axis " + std::to_string(axis) +
+                           " of " + in_quotes(full(dataset));
+  if (axis >= d.shape.size() || sc.shape.size() != 1) throw RunError(what + ": not a 1-D scale for an existing axis");
+  if (H5DSis_scale(sc.dset.id()) <= 0) out(H5DSset_scale(sc.dset.id(), scale_name.c_str()), what);
+  out(H5DSattach_scale(d.dset.id(), sc.dset.id(), static_cast<unsigned>(axis)), what);
+}
+
+std::vector<std::string> Group::attached_scales(const std::string& dataset, std::size_t axis) const {
+  Lock l;
+  auto d = open_dataset(id_.id(), file_, dataset, full(dataset));
+  std::vector<std::string> names;
+  if (axis >= d.shape.size()) return names;
+  auto visit = [](hid_t, unsigned, hid_t scale, void* data) -> herr_t {
+    const ssize_t n = H5Iget_name(scale, nullptr, 0);
+    std::string s(static_cast<std::size_t>(std::max<ssize_t>(n, 0)) + 1, '\0');
+    if (n > 0) H5Iget_name(scale, s.data(), s.size());
+    s.resize(static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    static_cast<std::vector<std::string>*>(data)->push_back(s);
+    return 0;
+  };
+  H5DSiterate_scales(d.dset.id(), static_cast<unsigned>(axis), nullptr, visit, &names);
+  return names;
+}
+
 std::vector<std::string> Group::dim_labels(const std::string& dataset) const {
   Lock l;
   auto d = open_dataset(id_.id(), file_, dataset, full(dataset));

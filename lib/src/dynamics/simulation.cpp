@@ -20,8 +20,40 @@ namespace {
 
 std::string fmt(double v) { return format_number(v); }
 
+// The full initial state (state_dim, batch) from torch's h0 and c0 (num_layers, batch,
+// hidden_size), as `forward` reads them: layer l's slice is [h0[l]; c0[l]], a missing one zeros.
+Eigen::MatrixXd initial_state_from_torch(const h5::File& f, const std::string& path, const Model& model,
+                                         std::size_t batch) {
+  const int n = model.layers.front().hidden_size;
+  for (const auto& l : model.layers)
+    if (l.hidden_size != n)
+      throw InputError(path + ": datasets 'h0'/'c0' need layers of one hidden size (torch's layout); give the "
+                              "initial full state as 's0' (batch, state_dim) instead");
+  const auto L = static_cast<std::size_t>(model.num_layers());
+  const auto slices = model.state_slices();
+  Eigen::MatrixXd S0 = Eigen::MatrixXd::Zero(model.state_dim(), static_cast<Eigen::Index>(batch));
+  for (const char* name : {"h0", "c0"}) {
+    if (!f.has(name)) continue;
+    const bool cell = name[0] == 'c';
+    if (cell)
+      for (const auto& sl : slices)
+        if (!sl.has_cell_state)
+          throw InputError(path + ": dataset 'c0' is only for LSTM models; this model has no cell state in every layer");
+    const h5::Array a = f.read(name);
+    if (a.shape != h5::Shape{L, batch, static_cast<std::size_t>(n)})
+      throw InputError(path + ": dataset '" + name + "' has shape " + h5::shape_string(a.shape) +
+                       ", expected (num_layers = " + std::to_string(L) + ", batch = " + std::to_string(batch) +
+                       ", hidden_size = " + std::to_string(n) + ")");
+    for (std::size_t l = 0; l < L; ++l)
+      S0.middleRows(slices[l].offset + (cell ? n : 0), n) = Eigen::Map<const Eigen::MatrixXd>(
+          a.data.data() + l * batch * static_cast<std::size_t>(n), n, static_cast<Eigen::Index>(batch));
+  }
+  if (!S0.allFinite()) throw InputError(path + ": datasets 'h0'/'c0' hold NaN/Inf; expected finite values");
+  return S0;
+}
+
 // Reads the input file: 'inputs' (batch, time, input_size) with optional attribute dt, and
-// optional 's0' (batch, state_dim).
+// optional 's0' (batch, state_dim) or torch's 'h0'/'c0'.
 void read_input_file(const std::string& path, const Model& model, SimulationConfig& c) {
   const h5::File f = h5::File::open(path);
   if (!f.has("inputs"))
@@ -46,6 +78,9 @@ void read_input_file(const std::string& path, const Model& model, SimulationConf
     throw InputError(path + ": attribute 'dt' of dataset 'inputs' is " + fmt(s->dt) + "; expected a positive number");
   c.batch = static_cast<int>(s->batch);
   c.input.samples = s;
+  if (f.has("s0") && (f.has("h0") || f.has("c0")))
+    throw InputError(path + ": give either 's0' or 'h0'/'c0', not both");
+  if (f.has("h0") || f.has("c0")) c.s0 = initial_state_from_torch(f, path, model, s->batch);
   if (f.has("s0")) {
     const h5::Array s0 = f.read("s0");
     const auto N = static_cast<std::size_t>(model.state_dim());
@@ -285,7 +320,14 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
     out.set_attr("dt_out", c.every);
   }
 
-  TrajectoryWriter writer(out, N, B, hooks.flush_file);
+  // the input beside the states: x(t) at each output time (discrete: x_k, what the step
+  // leaving s_k reads), whatever made it (constant, sinusoids, pulses, noise, file)
+  TrajectoryWriter writer(out, N, B, model.input_size, hooks.flush_file);
+  Eigen::MatrixXd X_out(model.input_size, B);
+  out.attach_scale("states", 1, "time", "time");
+  out.attach_scale("inputs", 1, "time", "time");
+  attach_state_axis(out, "states", 2);
+  attach_state_axis(out, "s0", 1);
   SimulationResult r;
   auto finish = [&](const IntegrationStats& st, const char* status) {
     writer.flush();
@@ -310,7 +352,8 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
     const double t_end = c.integrator.t_end;
     struct Stopped {};
     auto obs = [&](const Eigen::VectorXd& x, double t) {
-      writer(x, t);
+      input.at(t, X_out);
+      writer.write(x.data(), t, X_out.data());
       if (hooks.progress) hooks.progress(t / t_end);
       if (hooks.stop && t > 0 && t < t_end && hooks.stop()) throw Stopped{};
     };
@@ -341,7 +384,8 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
   Eigen::MatrixXd S = S0, S_new(N, B), X(model.input_size, B);
   InputSignal::Draws draws;
   IntegrationStats st;
-  writer.write(S.data(), 0.0);
+  input.at_step(0, X_out);
+  writer.write(S.data(), 0.0, X_out.data());
   const auto slices = stack.slices();
   for (long long k = 0; k < c.steps; ++k) {
     input.at_step(k, X, draws);
@@ -364,7 +408,8 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
       throw DivergenceError(msg, static_cast<double>(k + 1), layer, st);
     }
     if ((k + 1) % c.every == 0 || k + 1 == c.steps) {
-      writer.write(S.data(), static_cast<double>(k + 1));
+      input.at_step(k + 1, X_out);
+      writer.write(S.data(), static_cast<double>(k + 1), X_out.data());
       if (hooks.progress) hooks.progress(static_cast<double>(k + 1) / static_cast<double>(c.steps));
       if (hooks.stop && k + 1 < c.steps && hooks.stop()) {
         st.outputs = writer.count();

@@ -252,6 +252,20 @@ void write_state_layout(h5::Group& root, const Model& m) {
               std::to_string(slices[l].offset + slices[l].size) + ")" + (slices[l].has_cell_state ? " = [h; c]" : " = h");
   }
   root.set_attr("state_layout", layout);
+  // one name per coordinate of the state, a dimension scale for the state axis of the results
+  std::vector<std::string> names;
+  for (std::size_t l = 0; l < slices.size(); ++l) {
+    const int n = slices[l].hidden_size;
+    for (int i = 0; i < slices[l].size; ++i)
+      names.push_back("layer" + std::to_string(l) + (i < n ? ".h[" + std::to_string(i) : ".c[" + std::to_string(i - n)) +
+                      "]");
+  }
+  root.write_strings("state_names", names);
+  root.set_dim_labels("state_names", {"state"});
+}
+
+void attach_state_axis(h5::Group& root, const std::string& dataset, std::size_t axis) {
+  root.attach_scale(dataset, axis, "state_names", "state");
 }
 
 }  // namespace stackdyn

@@ -104,7 +104,18 @@ struct Spectrum {
   std::vector<bool> defective;
   /// Spectra only: converged eigenvalues out of the k requested.
   int converged = 0;
+  EigenOrder which = EigenOrder::LargestMagnitude;  ///< the order of `eigenvalues` (and what spectra kept)
 };
+
+/// What a spectrum says of stability. A complete one decides. A top-k one decides when it
+/// is ordered by the view's own criterion (|lambda| for the map, Re lambda for the flow) and
+/// its leading eigenvalue converged, since the top k then hold the least stable eigenvalues;
+/// any unstable eigenvalue among those computed decides too.
+enum class Stability { Stable, Unstable, Undecided };
+Stability stability(const Spectrum& sp, TimeView view);
+/// Whether n_unstable counts every unstable direction: a complete spectrum, or a top-k one
+/// ordered by the view's criterion whose converged part reaches a stable eigenvalue.
+bool n_unstable_exact(const Spectrum& sp, TimeView view);
 
 /// The analysis of J_dyn at state s (any state, not only a fixed point).
 Spectrum analyse_spectrum(const FixedPointSystem& sys, const Eigen::Ref<const VectorXd>& s, const EigenOptions& o);

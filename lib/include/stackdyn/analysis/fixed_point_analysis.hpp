@@ -4,8 +4,10 @@
 #pragma once
 #include <stackdyn/analysis/continuation.hpp>
 #include <stackdyn/analysis/eigen_analysis.hpp>
+#include <stackdyn/analysis/fixed_point_sets.hpp>
 #include <stackdyn/analysis/fixed_points.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,12 +20,15 @@ struct FixedPointSearch {
   FinderOptions finder;
   UniqueOptions unique;
   EigenOptions eigen;
+  ContinuousSetOptions sets;
   int n_init = 256;         ///< starts sampled from trajectories (ignored when starts are given)
   double noise = 0.5;       ///< std of the noise added to sampled starts (FixedPointFinder's 0.5)
   std::uint64_t seed = 0;
   bool hierarchical = false;
   int max_combinations = 256;
   bool saddle_graph = false;  ///< follow each side of every saddle's unstable directions
+  /// Called now and then with the fraction done of sampling the starts (continuous view).
+  std::function<void(double)> progress;
 };
 
 struct FixedPointReport {
@@ -32,6 +37,7 @@ struct FixedPointReport {
   std::vector<StartResult> runs;     ///< per start (empty in hierarchical mode)
   std::vector<UniquePoint> points;   ///< unique fixed points, increasing q
   std::vector<Spectrum> spectra;     ///< one per point
+  SetClassification sets;            ///< isolated points and continuous sets among the points
   std::vector<int> start_point;      ///< per start: index of the unique point it reached, or -1
   int outliers_removed = 0;
   std::optional<HierarchicalResult> hierarchy;
@@ -47,8 +53,9 @@ struct FixedPointReport {
 FixedPointReport analyse_fixed_points(const Model& model, const Eigen::Ref<const VectorXd>& x,
                                       const FixedPointSearch& search, const MatrixXd* starts = nullptr);
 
-/// A few lines for people: how many points, how many stable, each point's index (number of
-/// unstable directions), slowest timescale and q, and the starts' statuses.
+/// A few lines for people: how many points, how many stable, which lie on continuous sets,
+/// each point's index (number of unstable directions), slowest timescale and q, and the
+/// starts' statuses.
 std::string summarise(const FixedPointReport& r, int max_points = 8);
 
 }  // namespace stackdyn

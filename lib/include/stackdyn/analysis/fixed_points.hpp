@@ -20,6 +20,7 @@
 #include <stackdyn/model/stack.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -158,6 +159,13 @@ struct StartSampling {
   int burn_in = 20;         ///< a start is taken after burn_in + U{0..spread} units of time:
   int spread = 80;          ///< steps of the map, or (continuous view) multiples of max(tau)
   double rtol = 1e-8, atol = 1e-10;  ///< continuous view: dopri5's tolerances
+  /// Continuous view: above this ratio max(tau)/min(tau) the view is stiff (an explicit
+  /// method needs steps of min(tau) over a time of 100 max(tau)), and the trajectories are
+  /// integrated by rosenbrock4 at `stiff_rtol` instead.
+  double stiff_ratio = 10.0;
+  double stiff_rtol = 1e-6, stiff_atol = 1e-8;
+  /// Called now and then with the fraction of the sampling done (continuous view).
+  std::function<void(double)> progress;
 };
 
 struct TrajectoryStarts {
@@ -165,12 +173,15 @@ struct TrajectoryStarts {
   MatrixXd origins;   ///< (state_dim, n) the random state s ~ U(-1, 1) each trajectory began at
   VectorXd times;     ///< (n) when each start was taken: steps, or time units of tau
   std::string description;  ///< how, in one line (for the result file's provenance)
+  /// Continuous view: the integrator used and its work (zero for the discrete map).
+  std::string method;
+  long long steps = 0, rhs_evaluations = 0;
 };
 
 /// n trajectories from random states under the constant input x, each sampled once at a
 /// random time, plus noise. Discrete view: the map F (Sequential coupling), exactly as
 /// sample_initial_states. Continuous view: tau_l ds^(l)/dt = G_l(s, x) - s^(l) integrated
-/// by integrate() (dopri5, dense output at the sampling times, all trajectories as one
+/// by integrate() (dopri5, or rosenbrock4 when stiff (StartSampling::stiff_ratio), dense output at the sampling times, all trajectories as one
 /// batch). Deterministic in `o.seed`; `tau` as FixedPointSystem's.
 TrajectoryStarts sample_trajectory_starts(const Model& model, const Eigen::Ref<const VectorXd>& x, TimeView view,
                                           const std::vector<double>& tau, const StartSampling& o);
@@ -189,13 +200,19 @@ struct HierarchyNode {
   int parent = -1;        ///< index of the node in the layer below (-1 for layer 0)
   VectorXd layer_state;   ///< s^(l) at this node
   double q_layer = 0;     ///< q of the layer's own residual
-  int count = 0;
+  int count = 0;          ///< starts of its branch (of the layer's own search) that reached it
 };
 
 struct HierarchicalResult {
   std::vector<HierarchyNode> nodes;     ///< layer by layer
   std::vector<int> leaves;              ///< nodes of the top layer
   std::vector<VectorXd> full_states;    ///< one full fixed point per leaf
+  /// Per leaf: the starts whose path ends there. Start i's path: the layer-1 point its
+  /// layer-1 slice reached, then, in that point's branch, the layer-2 point its layer-2
+  /// slice reached, and so on; the counts and `unreached` add up to the starts used.
+  std::vector<int> leaf_starts;
+  int unreached = 0;                    ///< starts whose path ended before the top layer
+  int n_starts = 0;                     ///< starts used per branch
   bool capped = false;                  ///< some branches were dropped by max_combinations
 };
 /// Layer 1 from `starts`' layer-1 slices, then layer l for each point of the layers below

@@ -84,6 +84,16 @@ class Group {
   void write_int(const std::string& name, const Shape& shape, const long long* data);
   /// Compound {r: float64, i: float64}: h5py reads it as complex128.
   void write_complex(const std::string& name, const Shape& shape, const std::complex<double>* data);
+  /// 1-D variable-length UTF-8 strings (h5py: an array of str).
+  void write_strings(const std::string& name, const std::vector<std::string>& v);
+  std::vector<std::string> read_strings(const std::string& name) const;
+  /// Makes `scale` (a 1-D dataset) a dimension scale called `scale_name` and attaches it to
+  /// axis `axis` of `dataset` (h5py: dset.dims[axis][0]). Both names relative to this group
+  /// or absolute ("/time").
+  void attach_scale(const std::string& dataset, std::size_t axis, const std::string& scale,
+                    const std::string& scale_name);
+  /// Absolute paths of the scales attached to an axis of `dataset`.
+  std::vector<std::string> attached_scales(const std::string& dataset, std::size_t axis) const;
   /// Dimension-scale labels, one per axis (h5py: dset.dims[k].label).
   void set_dim_labels(const std::string& dataset, const std::vector<std::string>& labels);
   std::vector<std::string> dim_labels(const std::string& dataset) const;  ///< "" for unlabelled axes

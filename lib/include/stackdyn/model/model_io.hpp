@@ -34,8 +34,12 @@ Model read_model_spec(const std::string& spec);
 /// The file part of a model spec (`FILE.h5` of `FILE.h5:/group`, else the spec itself).
 std::string model_spec_file(const std::string& spec);
 
-/// Writes /state_slices (L, 2), the attribute state_dim and a readable state_layout: the
-/// state order of docs/design.md 2, recorded in every result file.
+/// Writes /state_slices (L, 2), the attribute state_dim, a readable state_layout (the state
+/// order of docs/design.md 2) and `state_names` (state_dim,): `layer0.h[3]`, `layer1.c[0]`,
+/// ... one per coordinate; recorded in every result file.
 void write_state_layout(h5::Group& root, const Model& m);
+/// Attaches `state_names` (written by write_state_layout in the same group) as the
+/// dimension scale of axis `axis` of `dataset` (a path relative to `group`).
+void attach_state_axis(h5::Group& group, const std::string& dataset, std::size_t axis);
 
 }  // namespace stackdyn
