@@ -217,3 +217,31 @@ TEST_CASE("stackdyn gradients refuses targets that do not fit", "[gradients][err
   f.close();
   test::expect_clean_failure(test::run_cli({"gradients", base + "model.h5", data, "-o", out}), out, {"targets", "(2, 2)"});
 }
+
+TEST_CASE("a readout round-trips through the model file and forward applies it", "[train][readout]") {
+  test::ScratchDir tmp("readout");
+  const std::string base = std::string(STACKDYN_TEST_DATA) + "/torch_training/";
+  Model m = read_model(base + "model.h5");
+  REQUIRE(m.has_readout());
+  CHECK(m.prediction_size() == 2);
+  const std::string copy = tmp / "m.h5";
+  write_model(m, copy, Provenance{});
+  const Model back = read_model(copy);
+  CHECK(back.readout_weight == m.readout_weight);
+  CHECK(back.readout_bias == m.readout_bias);
+  const auto info = test::run_cli({"info", copy});
+  CHECK(info.out.find("readout: linear, 2 outputs") != std::string::npos);
+  const std::string out = tmp / "fwd.h5";
+  REQUIRE(test::run_cli({"forward", copy, base + "data.h5", "-o", out}).code == 0);
+  const h5::File f = h5::File::open(out);
+  const h5::Array o = f.read("outputs"), p = f.read("predictions");
+  REQUIRE(p.shape == h5::Shape{10, 6, 2});
+  // predictions = weight outputs + bias, per (sample, step)
+  double worst = 0;
+  for (std::size_t r = 0; r < 60; ++r) {
+    const Eigen::Map<const Eigen::VectorXd> y(o.data.data() + r * 4, 4);
+    const Eigen::VectorXd want = m.readout_weight * y + m.readout_bias;
+    for (int k = 0; k < 2; ++k) worst = std::max(worst, std::abs(p.data[r * 2 + static_cast<std::size_t>(k)] - want(k)));
+  }
+  CHECK(worst < 1e-14);
+}
