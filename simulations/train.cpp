@@ -58,7 +58,7 @@ const std::vector<std::string>& train_keys() {
   static const std::vector<std::string> keys = [] {
     std::vector<std::string> k = {"model.file", "model.readout", "data.file", "data.task", "data.samples",
                                   "data.valid_samples", "data.steps", "data.bits", "data.p", "data.period_min",
-                                  "data.period_max", "data.symbols", "data.length", "data.delay", "data.seed",
+                                  "data.period_max", "data.period_slow", "data.period_fast", "data.symbols", "data.length", "data.delay", "data.seed",
                                   "train.loss", "train.optimizer", "train.lr", "train.momentum", "train.betas",
                                   "train.eps", "train.weight_decay", "train.clip_grad_norm", "train.batch_size",
                                   "train.steps", "train.shuffle", "train.seed", "train.checkpoint_every",
@@ -165,6 +165,8 @@ Setup read_setup(const Config& cfg, std::ostream& err) {
     t.p = cfg.get_double("data.p", 0.05, Range::closed(0, 1));
     t.period_min = cfg.get_double("data.period_min", 10, Range::positive());
     t.period_max = cfg.get_double("data.period_max", 40, Range::at_least(t.period_min));
+    t.period_slow = cfg.get_double("data.period_slow", 50, Range::positive());
+    t.period_fast = cfg.get_double("data.period_fast", 5, Range::positive());
     t.symbols = static_cast<int>(cfg.get_int("data.symbols", 4, Range::closed(1, 1024)));
     t.length = static_cast<int>(cfg.get_int("data.length", 5, Range::closed(1, 1e5)));
     t.delay = static_cast<int>(cfg.get_int("data.delay", 10, Range::closed(0, 1e5)));

@@ -38,6 +38,17 @@ TEST_CASE("tasks follow their definitions", "[tasks]") {
     for (int b = 0; b < d.N; ++b)
       for (int t = 0; t + 1 < d.T; ++t) CHECK(d.y.values(0, t * d.N + b) == Approx(d.X(0, (t + 1) * d.N + b)).margin(1e-12));
   }
+  SECTION("multiscale: the input is the sum of the two targets, each of its own period") {
+    o.name = "multiscale";
+    const SequenceData d = make_task(o);
+    REQUIRE(d.y.values.rows() == 2);
+    for (int b = 0; b < d.N; ++b)
+      for (int t = 0; t < d.T; ++t) {
+        const Eigen::Index c = t * d.N + b;
+        CHECK(d.X(0, c) == Approx(d.y.values(0, c) + d.y.values(1, c)).margin(1e-14));
+        if (t + 5 < d.T) CHECK(d.y.values(1, c + 5 * d.N) == Approx(d.y.values(1, c)).margin(1e-12));
+      }
+  }
   SECTION("adding: the target is the sum of the two marked values") {
     o.name = "adding";
     const SequenceData d = make_task(o);

@@ -189,6 +189,23 @@ TEST_CASE("stackdyn train refuses bad input with one line", "[train][errors]") {
     CHECK(r.err.find("different configuration") != std::string::npos);
     std::filesystem::remove(out + ".partial");
   }
+  // a resume with another model file
+  {
+    const std::string model = tmp / "m.h5";
+    std::filesystem::copy_file(ref_dir + "/model.h5", model);
+    std::filesystem::copy_file(ref_dir + "/data.h5", tmp / "data.h5");
+    const std::string cfg = tmp / "sgd.toml";
+    std::filesystem::copy_file(ref_dir + "/sgd.toml", cfg);
+    REQUIRE(test::run_cli({"train", cfg, "-o", out, "--interrupt-at", "2", "--set", "model.file=\"m.h5\""}).code == 128 + SIGTERM);
+    Model m = read_model(model);
+    m.layers[0].fwd.w_hh(0, 0) += 0.5;
+    std::filesystem::remove(model);
+    write_model(m, model, Provenance{});
+    const auto r = test::run_cli({"train", cfg, "--resume", out, "--set", "model.file=\"m.h5\""});
+    CHECK(r.code == 2);
+    CHECK(r.err.find("different model file") != std::string::npos);
+    std::filesystem::remove(out + ".partial");
+  }
   // a loss that becomes non-finite: stops with the step and the gradient, exit 1
   {
     const std::string cfg = flipflop_config(tmp);

@@ -11,7 +11,7 @@
 namespace stackdyn {
 
 const std::vector<std::string>& task_names() {
-  static const std::vector<std::string> names{"flipflop", "sine", "adding", "copy"};
+  static const std::vector<std::string> names{"flipflop", "sine", "multiscale", "adding", "copy"};
   return names;
 }
 
@@ -28,7 +28,7 @@ void check_name(const std::string& name) {
 int task_input_size(const TaskOptions& o) {
   check_name(o.name);
   if (o.name == "flipflop") return o.bits;
-  if (o.name == "sine") return 1;
+  if (o.name == "sine" || o.name == "multiscale") return 1;
   if (o.name == "adding") return 2;
   return o.symbols + 2;
 }
@@ -37,6 +37,7 @@ int task_output_size(const TaskOptions& o) {
   check_name(o.name);
   if (o.name == "flipflop") return o.bits;
   if (o.name == "sine" || o.name == "adding") return 1;
+  if (o.name == "multiscale") return 2;
   return o.symbols + 1;
 }
 
@@ -77,6 +78,18 @@ SequenceData make_task(const TaskOptions& o) {
       for (int t = 0; t < T; ++t) {
         d.X(0, col(t, b)) = std::sin(2 * std::numbers::pi * t / P + phase);
         d.y.values(0, col(t, b)) = std::sin(2 * std::numbers::pi * (t + 1) / P + phase);
+      }
+    }
+  } else if (o.name == "multiscale") {
+    d.y.values.resize(2, static_cast<Eigen::Index>(T) * N);
+    for (int b = 0; b < N; ++b) {
+      const double a = rng.uniform(0.0, 2 * std::numbers::pi), c = rng.uniform(0.0, 2 * std::numbers::pi);
+      for (int t = 0; t < T; ++t) {
+        const double slow = std::sin(2 * std::numbers::pi * t / o.period_slow + a);
+        const double fast = std::sin(2 * std::numbers::pi * t / o.period_fast + c);
+        d.X(0, col(t, b)) = slow + fast;
+        d.y.values(0, col(t, b)) = slow;
+        d.y.values(1, col(t, b)) = fast;
       }
     }
   } else if (o.name == "adding") {

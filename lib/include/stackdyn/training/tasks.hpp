@@ -4,6 +4,9 @@
 //             each channel is the sign of its last pulse. mse, targets at every step.
 //   sine      next-step prediction of x_t = sin(2 pi t / P + phase), P ~ U[period_min,
 //             period_max], phase ~ U[0, 2 pi): input x_t, target x_{t+1}. mse, every step.
+//   multiscale  x_t = sin(2 pi t / period_slow + a) + sin(2 pi t / period_fast + b) with random
+//             phases; the targets are the two components at step t, one channel per
+//             timescale (slow first). mse, every step.
 //   adding    the adding problem (Hochreiter & Schmidhuber 1997): channel 0 ~ U[0, 1], channel
 //             1 marks two steps (one in each half); the target at the last step is the sum of
 //             the two marked values. mse, last step.
@@ -26,6 +29,7 @@ struct TaskOptions {
   int bits = 3;
   double p = 0.05;
   double period_min = 10, period_max = 40;
+  double period_slow = 50, period_fast = 5;
   int symbols = 4, length = 5, delay = 10;
   std::uint64_t seed = 0;
 };
