@@ -2,7 +2,10 @@
 """Exports a torch.nn.RNN / GRU / LSTM saved with torch.save(module) to a stackdyn model
 file (docs/model-format.md): float64, torch's weight shapes, one group per layer.
 
-    scripts/torch_export.py IN.pt OUT.h5
+    scripts/torch_export.py IN.pt OUT.h5 [--readout LINEAR.pt]
+
+--readout adds a torch.save'd torch.nn.Linear as the model's readout (group /readout:
+weight (O, width of the top stream), bias (O,) when the Linear has one).
 
 Importable: export_module(module, path, command_line) does the work for other scripts.
 """
@@ -129,12 +132,27 @@ def _state_slices(module):
     return np.array([[k * size, size] for k in range(module.num_layers)], dtype=np.int64)
 
 
-def export_module(module, path, command_line, *, source=None, where="module"):
+def check_readout(readout, module, where="readout"):
+    """Raises ExportError unless `readout` is a torch.nn.Linear reading the module's top stream."""
+    if not isinstance(readout, torch.nn.Linear):
+        raise ExportError(f"{where}: holds a {_class_name(readout)}; expected a torch.nn.Linear")
+    width = module.hidden_size * (2 if module.bidirectional else 1)
+    if readout.in_features != width:
+        raise ExportError(f"{where}: torch.nn.Linear with in_features={readout.in_features}; expected {width} "
+                          "(the module's num_directions*hidden_size)")
+    for name, tensor in readout.named_parameters():
+        if not bool(torch.isfinite(tensor).all()):
+            raise ExportError(f"{where}: parameter {name} holds NaN or infinite values; expected finite weights")
+
+
+def export_module(module, path, command_line, *, source=None, where="module", readout=None):
     """Writes `module` (torch.nn.RNN/GRU/LSTM, any dtype) as a stackdyn model file at `path`.
 
     Writes `path`.partial first and renames it on success. Raises ExportError for a module that
     cannot be exported (nothing is written then)."""
     check_module(module, where)
+    if readout is not None:
+        check_readout(readout, module)
     cell, gates = _CELLS[module.mode]
     n = int(module.hidden_size)
     nd = 2 if module.bidirectional else 1
@@ -182,6 +200,11 @@ def export_module(module, path, command_line, *, source=None, where="module"):
                         tname = f"{name}_l{k}{suffix}"
                         if tname in arrays:
                             g.create_dataset(name + suffix, data=arrays[tname], dtype=np.float64)
+            if readout is not None:
+                r = f.create_group("readout")
+                r.create_dataset("weight", data=readout.weight.detach().cpu().to(torch.float64).numpy())
+                if readout.bias is not None:
+                    r.create_dataset("bias", data=readout.bias.detach().cpu().to(torch.float64).numpy())
         os.replace(partial, path)
     except BaseException:
         if os.path.exists(partial):
@@ -229,7 +252,7 @@ def load_module(path):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse's default prints the usage first)
-        self.exit(2, f"{self.prog}: error: {_one_line(message)} (usage: {self.prog} IN.pt OUT.h5)\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (usage: {self.prog} IN.pt OUT.h5 [--readout LINEAR.pt])\n")
 
 
 def main(argv=None):
@@ -242,6 +265,7 @@ def main(argv=None):
         "torch.load unpickles the file: only export files you trust."))
     parser.add_argument("input", metavar="IN.pt", help="module saved with torch.save(module)")
     parser.add_argument("output", metavar="OUT.h5", help="model file to write (via OUT.h5.partial)")
+    parser.add_argument("--readout", metavar="LINEAR.pt", help="a torch.nn.Linear saved with torch.save, added as the readout")
     args = parser.parse_args(argv)
     command_line = shlex.join([invoked] + argv)
     try:
@@ -250,7 +274,11 @@ def main(argv=None):
             raise ExportError(f"output directory '{out_dir}' does not exist; expected an existing directory for {args.output}")
         module = load_module(args.input)
         check_module(module, args.input)
-        export_module(module, args.output, command_line, where=args.input)
+        readout = None
+        if args.readout:
+            readout = load_module(args.readout)
+            check_readout(readout, module, args.readout)
+        export_module(module, args.output, command_line, where=args.input, readout=readout)
     except ExportError as e:
         print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return e.exit_code

@@ -439,7 +439,7 @@ int run_sweep(Invocation& inv) {
 // The checks a sweep file gets before anything runs (its plan, and each run's model and
 // simulation configuration), for the fuzz target and its corpus replay (tests/fuzz).
 std::size_t check_sweep_file(const std::string& path) {
-  const Plan p = make_plan(path, {});
+  const Plan p = make_plan(Config::from_file(path), path);
   for (std::size_t i = 0; i < std::min<std::size_t>(p.runs.size(), 4); ++i) {
     const RunSetup s = setup_run(p, p.runs[i], "run " + std::to_string(i));
     simulation_config(s.sim, s.model);
