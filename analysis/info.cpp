@@ -43,6 +43,10 @@ int run_info(Invocation& inv) {
         << std::setw(7) << m.layer_input_size(l + 1) << std::setw(12) << counts[l] << std::setw(14) << slice
         << conn << "\n";
   }
+  if (m.has_readout())
+    out << "readout: linear, " << m.readout_weight.rows() << " outputs from the top stream (" << m.readout_weight.cols()
+        << ")" << (m.readout_bias.size() > 0 ? ", with bias" : ", no bias") << ", " << m.readout_weight.size() + m.readout_bias.size()
+        << " parameters\n";
   return 0;
 }
 

@@ -3,7 +3,9 @@
 file (docs/model-format.md) and saves it with torch.save(module): the reverse of
 torch_export.py.
 
-    scripts/model_to_torch.py MODEL.h5 OUT.pt
+    scripts/model_to_torch.py MODEL.h5 OUT.pt [--readout LINEAR.pt]
+
+With --readout, the model's readout (group /readout) is saved as a torch.nn.Linear too.
 
 Torch-shaped: every layer has the same cell among rnn_tanh, rnn_relu, gru, lstm, the same
 hidden size and bias setting, and no skip or residual connection.
@@ -143,7 +145,19 @@ def read_model(path):
                     raise ConvertError(f"{where}/{name} holds NaN or infinite values; expected finite weights")
                 base, reverse = (name[:-len("_reverse")], "_reverse") if name.endswith("_reverse") else (name, "")
                 params[f"{base}_l{k}{reverse}"] = arr  # torch's parameter name
-    return {"cell": cell, "input_size": input_size, "hidden_size": hidden, "num_layers": num_layers, "bias": bias,
+        readout = None
+        if "readout" in f:
+            r = f["readout"]
+            if "weight" not in r:
+                raise ConvertError(f"{path}: /readout/weight is missing")
+            w = np.asarray(r["weight"][()], dtype=np.float64)
+            if w.ndim != 2 or w.shape[1] != nd * hidden:
+                raise ConvertError(f"{path}: /readout/weight has shape {w.shape}; expected (O, {nd * hidden})")
+            b = np.asarray(r["bias"][()], dtype=np.float64) if "bias" in r else None
+            if b is not None and b.shape != (w.shape[0],):
+                raise ConvertError(f"{path}: /readout/bias has shape {b.shape}; expected ({w.shape[0]},)")
+            readout = {"weight": w, "bias": b}
+    return {"readout": readout, "cell": cell, "input_size": input_size, "hidden_size": hidden, "num_layers": num_layers, "bias": bias,
             "bidirectional": bidir, "dropout": dropout, "batch_first": batch_first, "params": params}
 
 
@@ -171,6 +185,19 @@ def build_module(model):
     return module
 
 
+def build_readout(model):
+    """The float64 torch.nn.Linear of the model's readout, or None when it has none."""
+    r = model.get("readout")
+    if r is None:
+        return None
+    lin = torch.nn.Linear(r["weight"].shape[1], r["weight"].shape[0], bias=r["bias"] is not None).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(r["weight"]))
+        if r["bias"] is not None:
+            lin.bias.copy_(torch.from_numpy(r["bias"]))
+    return lin
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (usage: {self.prog} MODEL.h5 OUT.pt)\n")
@@ -183,13 +210,21 @@ def main(argv=None):
         "with torch.save(module). batch_first comes from the file's torch_batch_first attribute (default True)."))
     parser.add_argument("model", metavar="MODEL.h5", help="stackdyn model file")
     parser.add_argument("output", metavar="OUT.pt", help="file to write with torch.save (via OUT.pt.partial)")
+    parser.add_argument("--readout", metavar="LINEAR.pt", help="also save the model's readout as a torch.nn.Linear")
     args = parser.parse_args(argv)
     partial = args.output + ".partial"
     try:
         out_dir = os.path.dirname(os.path.abspath(args.output))
         if not os.path.isdir(out_dir):
             raise ConvertError(f"output directory '{out_dir}' does not exist; expected an existing directory for {args.output}")
-        module = build_module(read_model(args.model))
+        model = read_model(args.model)
+        module = build_module(model)
+        if args.readout:
+            readout = build_readout(model)
+            if readout is None:
+                raise ConvertError(f"{args.model}: --readout given but the model has no readout (group /readout)")
+            torch.save(readout, args.readout + ".partial")
+            os.replace(args.readout + ".partial", args.readout)
         torch.save(module, partial)
         os.replace(partial, args.output)
     except ConvertError as e:

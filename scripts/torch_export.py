@@ -12,6 +12,9 @@ float64, torch's weight shapes, one group per layer. IN.pt may hold
   RNN/GRU/LSTM inside is exported (--submodule NAME when there are several);
 - a wrapper's state_dict (keys such as rnn.weight_ih_l0: --prefix when there are several).
 
+--readout LINEAR.pt adds a torch.save'd torch.nn.Linear as the model's readout (group /readout:
+weight (O, width of the top stream), bias (O,) when the Linear has one).
+
     scripts/torch_export.py IN.pt OUT.h5 [--cell rnn_tanh|rnn_relu|gru|lstm] [--num-layers N]
         [--hidden-size N] [--input-size N] [--bidirectional] [--no-bias] [--batch-first]
         [--prefix rnn.] [--submodule rnn]
@@ -154,12 +157,27 @@ def _state_slices(module):
     return np.array([[k * size, size] for k in range(module.num_layers)], dtype=np.int64)
 
 
-def export_module(module, path, command_line, *, source=None, where="module"):
+def check_readout(readout, module, where="readout"):
+    """Raises ExportError unless `readout` is a torch.nn.Linear reading the module's top stream."""
+    if not isinstance(readout, torch.nn.Linear):
+        raise ExportError(f"{where}: holds a {_class_name(readout)}; expected a torch.nn.Linear")
+    width = module.hidden_size * (2 if module.bidirectional else 1)
+    if readout.in_features != width:
+        raise ExportError(f"{where}: torch.nn.Linear with in_features={readout.in_features}; expected {width} "
+                          "(the module's num_directions*hidden_size)")
+    for name, tensor in readout.named_parameters():
+        if not bool(torch.isfinite(tensor).all()):
+            raise ExportError(f"{where}: parameter {name} holds NaN or infinite values; expected finite weights")
+
+
+def export_module(module, path, command_line, *, source=None, where="module", readout=None):
     """Writes `module` (torch.nn.RNN/GRU/LSTM, any dtype) as a stackdyn model file at `path`.
 
     Writes `path`.partial first and renames it on success. Raises ExportError for a module that
     cannot be exported (nothing is written then)."""
     check_module(module, where)
+    if readout is not None:
+        check_readout(readout, module)
     cell, gates = _CELLS[module.mode]
     n = int(module.hidden_size)
     nd = 2 if module.bidirectional else 1
@@ -207,6 +225,11 @@ def export_module(module, path, command_line, *, source=None, where="module"):
                         tname = f"{name}_l{k}{suffix}"
                         if tname in arrays:
                             g.create_dataset(name + suffix, data=arrays[tname], dtype=np.float64)
+            if readout is not None:
+                r = f.create_group("readout")
+                r.create_dataset("weight", data=readout.weight.detach().cpu().to(torch.float64).numpy())
+                if readout.bias is not None:
+                    r.create_dataset("bias", data=readout.bias.detach().cpu().to(torch.float64).numpy())
         os.replace(partial, path)
     except BaseException:
         if os.path.exists(partial):
@@ -421,9 +444,18 @@ def export_file(path, output, command_line, args=None):
     arch["bias"] = False if getattr(a, "no_bias", False) else None
     arch["batch_first"] = bool(getattr(a, "batch_first", False))
     obj, missing = load_object(path)
+
+    def readout_for(module):
+        # --readout LINEAR.pt: a torch.nn.Linear reading the module's top stream
+        if not getattr(a, "readout", None):
+            return None
+        linear, _ = load_object(a.readout)
+        check_readout(linear, module, a.readout)
+        return linear
+
     if _is_state_dict(obj):
         module, text = module_from_state_dict(obj, where=path, **arch)
-        export_module(module, output, command_line, source=text, where=path)
+        export_module(module, output, command_line, source=text, where=path, readout=readout_for(module))
         return text
     flags = [k for k in ("cell", "num_layers", "hidden_size", "input_size", "prefix") if arch[k] is not None]
     if flags:
@@ -444,7 +476,7 @@ def export_file(path, output, command_line, args=None):
         source += f"; {note}"
     if missing:
         source += f"; classes not importable here, loaded as plain modules: {', '.join(sorted(set(missing)))}"
-    export_module(module, output, command_line, source=source, where=path)
+    export_module(module, output, command_line, source=source, where=path, readout=readout_for(module))
     return source
 
 
@@ -472,6 +504,7 @@ def main(argv=None):
     sd.add_argument("--batch-first", action="store_true", help="recorded as torch_batch_first (not in the weights)")
     sd.add_argument("--prefix", help="which RNN of a wrapper's state_dict, by its key prefix, e.g. 'rnn.'")
     parser.add_argument("--submodule", help="which RNN of a saved model, by its name, e.g. 'encoder.rnn'")
+    parser.add_argument("--readout", metavar="LINEAR.pt", help="a torch.nn.Linear saved with torch.save, added as the readout")
     args = parser.parse_args(argv)
     command_line = shlex.join([invoked] + argv)
     try:

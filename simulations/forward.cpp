@@ -82,6 +82,13 @@ int run_forward(Invocation& inv) {
   const auto outs = from_columns(r.outputs, Bz, Tz);
   f.write("outputs", {Bz, Tz, static_cast<std::size_t>(r.outputs.rows())}, outs.data());
   f.set_dim_labels("outputs", {"batch", "time", "output"});
+  if (model.has_readout()) {
+    Eigen::MatrixXd pred = model.readout_weight * r.outputs;
+    if (model.readout_bias.size() > 0) pred.colwise() += model.readout_bias;
+    const auto p = from_columns(pred, Bz, Tz);
+    f.write("predictions", {Bz, Tz, static_cast<std::size_t>(pred.rows())}, p.data());
+    f.set_dim_labels("predictions", {"batch", "time", "output"});
+  }
   if (!model.bidirectional) {
     const auto st = from_columns(r.states, Bz, Tz);
     f.write("states", {Bz, Tz, static_cast<std::size_t>(model.state_dim())}, st.data());
@@ -109,7 +116,8 @@ const bool registered = register_command({
     .summary = "Run a model over input sequences (torch's outputs, h_n, c_n, and the full states)",
     .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
                     {"input", "Input file: 'inputs' (batch, time, input_size), optional h0, c0 or s0", Positional::Kind::Input}},
-    .footer = "OUT holds outputs (batch, time, num_directions*hidden), h_n and c_n as torch returns them (when the\n"
+    .footer = "OUT holds outputs (batch, time, num_directions*hidden), predictions (the readout applied to outputs,\n"
+              "when the model has one), h_n and c_n as torch returns them (when the\n"
               "layers share one hidden size; c_n for LSTM models), and for unidirectional models states\n"
               "(batch, time, state_dim), the full state vector after each step.",
     .run = run_forward,

@@ -58,7 +58,7 @@ std::string upper(std::string s) {
 std::string usage(const CommandSpec& c) {
   std::string u = "stackdyn " + c.name;
   for (const auto& p : c.positionals) u += " " + std::string(p.required ? "" : "[") + upper(p.name) + (p.required ? "" : "]");
-  if (c.output) u += c.output_default.empty() ? " -o OUT.h5" : " [-o OUT.h5]";
+  if (c.output) u += c.output_default.empty() && c.output_required ? " -o OUT.h5" : " [-o OUT.h5]";
   return u + " [options]";
 }
 
@@ -183,7 +183,7 @@ struct Parsed {
 
 Invocation resolve(Parsed& p, Context& ctx) {
   const CommandSpec& c = *p.spec;
-  Invocation inv{ctx, Config::from_string("", c.name + " options"), p.positionals, p.output, p.force};
+  Invocation inv{ctx, Config::from_string("", c.name + " options"), p.positionals, p.output, p.force, {}};
   for (const auto& pos : c.positionals) {
     if (pos.kind != Positional::Kind::Config || !p.positionals.count(pos.name)) continue;
     const std::string& path = p.positionals.at(pos.name);
@@ -202,6 +202,10 @@ Invocation resolve(Parsed& p, Context& ctx) {
   for (const auto& [o, opt] : p.options) {
     if (opt->count() == 0) continue;
     const std::string flag = names_of(o->flag).back();
+    if (o->key.empty()) {  // a flag only: the command reads it, it is no configuration key
+      inv.flags[flag] = o->kind == ValueKind::Switch ? "true" : p.values.at(o->flag);
+      continue;
+    }
     const std::string text = o->kind == ValueKind::Switch ? "true" : flag_value(*o, flag, p.values.at(o->flag));
     inv.config.set(o->key, text, flag);
   }
@@ -316,10 +320,10 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   if (c.output) {
     p.output = c.output_default;
     auto* o = app.add_option("-o,--output", p.output, "Result file (HDF5)");
-    if (c.output_default.empty())
-      o->required();
-    else
+    if (!c.output_default.empty())
       o->capture_default_str();
+    else if (c.output_required)
+      o->required();
     known.insert(known.end(), {"-o", "--output"});
   }
   for (const auto& o : c.options) {

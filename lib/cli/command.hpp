@@ -38,6 +38,7 @@ struct Invocation {
   std::map<std::string, std::string> args;  ///< positionals given, by name
   std::string output;                       ///< -o (empty for commands without one)
   bool force = false;                       ///< --force
+  std::map<std::string, std::string> flags; ///< options without a key given, by long flag ("--resume")
 
   bool has(const std::string& positional) const { return args.count(positional) > 0; }
   const std::string& arg(const std::string& positional) const { return args.at(positional); }
@@ -56,6 +57,7 @@ struct CommandSpec {
   OptionTable options{};              ///< flags and configuration keys
   bool output = true;                 ///< -o,--output is required ...
   std::string output_default{};       ///< ... unless this default is given
+  bool output_required = true;        ///< false: -o may be left out (the command finds its output otherwise)
   bool set = false;                   ///< takes --set KEY=VALUE (repeatable)
   std::string set_prefix{};           ///< --set k=v sets `set_prefix + k`
   bool check_keys = true;             ///< refuse configuration keys not in `options`

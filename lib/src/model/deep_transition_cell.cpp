@@ -80,4 +80,39 @@ void DeepTransitionCell::jacobian_state(const CellTrace& t, MatRef A) const {
 
 void DeepTransitionCell::jacobian_input(const CellTrace& t, MatRef B) const { propagate(t, p_->w_ih, B); }
 
+void DeepTransitionCell::backward(const CellTrace& t, const ConstMatRef& S, const ConstMatRef& /*S_new*/,
+                                  const ConstMatRef& G, MatRef gP, MatRef gS, CellParams& grad,
+                                  CellTrace& scratch) const {
+  const std::size_t K = p_->mlp_w.size();
+  // Multiplies by the activation's derivative, from its value: tanh' = 1 - z^2, relu' = [z > 0].
+  auto times_derivative = [this](const MatrixXd& z, auto&& x) {
+    if (relu_)
+      x = (z.array() > 0.0).select(x.array(), 0.0).matrix();
+    else
+      x.array() *= 1.0 - z.array().square();
+  };
+  // scratch.mlp[k]: the cotangent of layer k's pre-activation (one buffer per width).
+  scratch.mlp.resize(K + 1);
+  if (K > 0) scratch.mlp[K].resize(G.rows(), G.cols());
+  MatRef top = K == 0 ? gP : MatRef(scratch.mlp[K]);
+  top = G;
+  times_derivative(t.mlp[K], top);
+  for (std::size_t k = K; k-- > 0;) {
+    const MatrixXd& C = scratch.mlp[k + 1];
+    grad.mlp_w[k].noalias() += C * t.mlp[k].transpose();
+    if (grad.mlp_b.size() > k) grad.mlp_b[k] += C.rowwise().sum();
+    if (k == 0) {
+      gP.noalias() = p_->mlp_w[k].transpose() * C;
+      times_derivative(t.mlp[0], gP);
+    } else {
+      scratch.mlp[k].resize(p_->mlp_w[k].cols(), C.cols());
+      scratch.mlp[k].noalias() = p_->mlp_w[k].transpose() * C;
+      times_derivative(t.mlp[k], scratch.mlp[k]);
+    }
+  }
+  gS.noalias() = p_->w_hh.transpose() * gP;
+  if (residual_) gS += G;
+  grad.w_hh.noalias() += gP * S.transpose();
+}
+
 }  // namespace stackdyn

@@ -223,4 +223,41 @@ void GruResetBeforeCell::jacobian_input(const CellTrace& t, MatRef B) const {
   B.noalias() += ((g.h - g.nn) * g.z * (1 - g.z)).matrix().asDiagonal() * W.middleRows(n, n);
 }
 
+void GruCell::backward(const CellTrace& t, const ConstMatRef& S, const ConstMatRef& /*S_new*/, const ConstMatRef& G,
+                       MatRef gP, MatRef gS, CellParams& grad, CellTrace& scratch) const {
+  const int n = n_;
+  const auto r = t.b.topRows(n).array(), z = t.b.middleRows(n, n).array(), nn = t.b.bottomRows(n).array();
+  const auto an = t.a.bottomRows(n).array();
+  // n's pre-activation, then r and z; scratch.a is the cotangent of W_hh h + b_hh.
+  gP.bottomRows(n) = (G.array() * (1.0 - z) * (1.0 - nn.square())).matrix();
+  gP.topRows(n) = (gP.bottomRows(n).array() * an * r * (1.0 - r)).matrix();
+  gP.middleRows(n, n) = (G.array() * (S.array() - nn) * z * (1.0 - z)).matrix();
+  scratch.a.resize(3 * n, G.cols());
+  scratch.a.topRows(2 * n) = gP.topRows(2 * n);
+  scratch.a.bottomRows(n) = (gP.bottomRows(n).array() * r).matrix();
+  gS.noalias() = p_->w_hh.transpose() * scratch.a;
+  gS += (G.array() * z).matrix();
+  grad.w_hh.noalias() += scratch.a * S.transpose();
+  if (grad.b_hh.size() > 0) grad.b_hh += scratch.a.rowwise().sum();
+}
+
+void GruResetBeforeCell::backward(const CellTrace& t, const ConstMatRef& S, const ConstMatRef& /*S_new*/,
+                                  const ConstMatRef& G, MatRef gP, MatRef gS, CellParams& grad,
+                                  CellTrace& scratch) const {
+  const int n = n_;
+  const auto r = t.b.topRows(n).array(), z = t.b.middleRows(n, n).array(), nn = t.b.bottomRows(n).array();
+  gP.bottomRows(n) = (G.array() * (1.0 - z) * (1.0 - nn.square())).matrix();
+  // scratch.a: the cotangent of r * h; scratch.b: r * h itself (what W_hn multiplied).
+  scratch.a.resize(n, G.cols());
+  scratch.a.noalias() = p_->w_hh.bottomRows(n).transpose() * gP.bottomRows(n);
+  gP.topRows(n) = (scratch.a.array() * S.array() * r * (1.0 - r)).matrix();
+  gP.middleRows(n, n) = (G.array() * (S.array() - nn) * z * (1.0 - z)).matrix();
+  gS.noalias() = p_->w_hh.topRows(2 * n).transpose() * gP.topRows(2 * n);
+  gS += (scratch.a.array() * r + G.array() * z).matrix();
+  scratch.b = (r * S.array()).matrix();
+  grad.w_hh.topRows(2 * n).noalias() += gP.topRows(2 * n) * S.transpose();
+  grad.w_hh.bottomRows(n).noalias() += gP.bottomRows(n) * scratch.b.transpose();
+  if (grad.b_hh.size() > 0) grad.b_hh += gP.rowwise().sum();
+}
+
 }  // namespace stackdyn

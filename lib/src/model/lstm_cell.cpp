@@ -109,4 +109,24 @@ void LstmCell::jacobian_input(const CellTrace& t, MatRef B) const {
   gate_jacobian(t, p_->w_ih, B.topRows(n), B.bottomRows(n));
 }
 
+void LstmCell::backward(const CellTrace& t, const ConstMatRef& S, const ConstMatRef& /*S_new*/, const ConstMatRef& G,
+                        MatRef gP, MatRef gS, CellParams& grad, CellTrace& scratch) const {
+  const int n = n_;
+  const auto i = t.a.topRows(n).array(), f = t.a.middleRows(n, n).array(), g = t.a.middleRows(2 * n, n).array(),
+             o = t.a.bottomRows(n).array();
+  const auto tc = t.b.array();
+  const auto Gh = G.topRows(n).array();
+  // scratch.a: the cotangent of c'.
+  scratch.a = (G.bottomRows(n).array() + Gh * o * (1.0 - tc.square())).matrix();
+  const auto gc = scratch.a.array();
+  gP.topRows(n) = (gc * g * i * (1.0 - i)).matrix();
+  gP.middleRows(n, n) = (gc * S.bottomRows(n).array() * f * (1.0 - f)).matrix();
+  gP.middleRows(2 * n, n) = (gc * i * (1.0 - g.square())).matrix();
+  gP.bottomRows(n) = (Gh * tc * o * (1.0 - o)).matrix();
+  gS.topRows(n).noalias() = p_->w_hh.transpose() * gP;
+  gS.bottomRows(n) = (gc * f).matrix();
+  grad.w_hh.noalias() += gP * S.topRows(n).transpose();
+  if (grad.b_hh.size() > 0) grad.b_hh += gP.rowwise().sum();
+}
+
 }  // namespace stackdyn

@@ -122,7 +122,7 @@ std::vector<long> Model::parameter_counts() const {
 }
 
 long Model::parameter_count() const {
-  long n = 0;
+  long n = static_cast<long>(readout_weight.size() + readout_bias.size());
   for (long c : parameter_counts()) n += c;
   return n;
 }
@@ -257,6 +257,11 @@ void Model::validate(std::string_view where_view) const {
       check.absent(layer.residual_proj, "residual_proj",
                    layer.residual ? "the layer's width equals the stream below (" + std::to_string(below) + "): the identity is used"
                                   : "the layer is not residual");
+  }
+  if (has_readout() || readout_bias.size() > 0) {
+    LayerCheck check{where + ": readout: "};
+    check.matrix(readout_weight, "weight", readout_weight.rows() > 0 ? readout_weight.rows() : 1, output_size());
+    if (readout_bias.size() > 0) check.vector(readout_bias, "bias", readout_weight.rows());
   }
 }
 

@@ -131,6 +131,13 @@ Model read_model(const h5::Group& g) {
   if (auto n = layers.children().size(); n != static_cast<std::size_t>(num_layers))
     throw InputError(where + ": num_layers is " + std::to_string(num_layers) + " but " + quoted(layers.path()) + " holds " +
                      std::to_string(n) + " objects");
+  if (g.has("readout")) {
+    const h5::Group rg = g.group("readout");
+    LayerReader r{rg, {}};
+    m.readout_weight = r.matrix("weight");
+    if (rg.has("bias")) m.readout_bias = r.vector("bias");
+    r.refuse_others("a readout holds weight and optionally bias");
+  }
   m.validate(where);
 
   // What the file records for convenience must agree with the architecture.
@@ -198,6 +205,11 @@ void write_model(const Model& m, h5::Group& g, const Provenance& p) {
     write_params(layer.fwd, "");
     if (m.bidirectional) write_params(layer.bwd, "_reverse");
     if (layer.residual_proj.size()) lg.write("residual_proj", layer.residual_proj);
+  }
+  if (m.has_readout()) {
+    h5::Group rg = g.create_group("readout");
+    rg.write("weight", m.readout_weight);
+    if (m.readout_bias.size()) rg.write("bias", m.readout_bias);
   }
 }
 

@@ -54,4 +54,15 @@ void VanillaCell::jacobian_input(const CellTrace& t, MatRef B) const {
   B.noalias() = derivative(t).asDiagonal() * p_->w_ih;
 }
 
+void VanillaCell::backward(const CellTrace& t, const ConstMatRef& S, const ConstMatRef& S_new, const ConstMatRef& G,
+                           MatRef gP, MatRef gS, CellParams& grad, CellTrace& /*scratch*/) const {
+  if (relu_)
+    gP = (t.a.array() > 0.0).select(G.array(), 0.0).matrix();
+  else
+    gP = (G.array() * (1.0 - S_new.array().square())).matrix();
+  gS.noalias() = p_->w_hh.transpose() * gP;
+  grad.w_hh.noalias() += gP * S.transpose();
+  if (grad.b_hh.size() > 0) grad.b_hh += gP.rowwise().sum();
+}
+
 }  // namespace stackdyn

@@ -21,6 +21,14 @@ class DeepTransitionCell {
   void weight_jvp(const CellTrace& t, const ConstMatRef& u, const MatrixXd& dW_ih, const MatrixXd& dW_hh,
                   MatRef out) const;
   void vjp(const CellTrace& t, const ConstMatRef& G, MatRef gU, MatRef gS) const;
+  /// Reverse mode through one batched step (every column a sample): from G = dL/dS_new,
+  /// writes gP = dL/dP (P the input projection, so the caller forms the weight_ih and bias_ih
+  /// gradients and dL/du = W_ih^T gP over many steps at once) and gS = dL/dS, and adds the
+  /// gradients of the recurrent parameters (weight_hh, bias_hh, MLP) into `grad` (shaped as
+  /// the parameters). `t` is the step's trace, S its old and S_new its new state; `scratch`
+  /// holds temporaries: nothing is allocated once it has its sizes.
+  void backward(const CellTrace& t, const ConstMatRef& S, const ConstMatRef& S_new, const ConstMatRef& G, MatRef gP,
+                MatRef gS, CellParams& grad, CellTrace& scratch) const;
   void jacobian_state(const CellTrace& t, MatRef A) const;
   void jacobian_input(const CellTrace& t, MatRef B) const;
 

@@ -75,6 +75,14 @@ struct Model {
   bool bidirectional = false;
   double dropout = 0.0;  ///< between layers, training only
   std::vector<LayerSpec> layers;
+  /// Optional linear readout of the top stream (torch nn.Linear shapes): weight
+  /// (O, output_size()), bias (O,) or empty. No readout: the prediction is the top stream.
+  Eigen::MatrixXd readout_weight;
+  Eigen::VectorXd readout_bias;
+
+  bool has_readout() const { return readout_weight.size() > 0; }
+  /// Width of the prediction: O with a readout, output_size() without.
+  int prediction_size() const { return has_readout() ? static_cast<int>(readout_weight.rows()) : output_size(); }
 
   int num_layers() const { return static_cast<int>(layers.size()); }
   int num_directions() const { return bidirectional ? 2 : 1; }

@@ -1,0 +1,77 @@
+// Backpropagation through time for the whole stack, batched (columns are samples).
+//
+// The forward pass runs layer after layer as run_sequence does (each layer's input
+// projection for all steps in one matrix-matrix product, then the recurrence), keeping
+// every step's trace; backward() runs the recurrences in reverse with the cells' batched
+// backward steps and forms weight_ih's gradient and the cotangent of each layer's input
+// with one product over all steps. Buffers are kept between calls: once the sizes are
+// set, a step allocates nothing.
+//
+// Dropout between layers: `masks[l]` multiplies the stream y^(l) passed from layer l to
+// layer l+1 (0-based) elementwise, at every step; that masked stream is what layer l+1
+// reads and what its residual connection adds. Skip connections read h^(l-2) unmasked, and
+// the top stream is never masked (torch's nn.RNN/GRU/LSTM dropout).
+//
+// Truncated BPTT (`truncate` = k > 0): the forward pass is not changed, but the state's
+// cotangent is cut where a window of k steps begins (every k-th step of each direction's
+// processing order): the gradient torch gives when the state is detached every k steps.
+#pragma once
+#include <stackdyn/model/cell.hpp>
+#include <stackdyn/model/model.hpp>
+
+#include <vector>
+
+namespace stackdyn {
+
+class Bptt {
+ public:
+  /// `model` must outlive this object; its parameters may change between calls.
+  explicit Bptt(const Model& model);
+
+  /// X (input_size, T*B), column t*B + b. `init`: empty (zeros) or one (cell state size, B)
+  /// matrix per layer*num_directions + direction ([h; c] for LSTM). `masks`: empty, or one
+  /// (stream width of layer l, T*B) matrix per gap l = 0 .. L-2.
+  void forward(const ConstMatRef& X, int batch, int steps, const std::vector<MatrixXd>& init = {},
+               const std::vector<MatrixXd>& masks = {});
+  /// The top stream (output_size, T*B) of the last forward().
+  const MatrixXd& outputs() const { return layers_.back().Y; }
+  /// The readout applied to it (prediction_size, T*B); the top stream without a readout.
+  const MatrixXd& predictions() const { return model_->has_readout() ? pred_ : layers_.back().Y; }
+  /// Layer l's own h (D*n, T*B) of the last forward().
+  const MatrixXd& hidden(int layer) const { return layers_[static_cast<std::size_t>(layer)].H; }
+  /// Full state after each step (state_dim, T*B), unidirectional models only.
+  MatrixXd states() const;
+
+  /// Adds dL/dtheta into `grad` (a model of the same shape, e.g. zeros_like) given
+  /// gPred = dL/dpredictions (prediction_size, T*B) of the last forward().
+  void backward(const ConstMatRef& gPred, Model& grad, int truncate = 0);
+  /// dL/d(top stream) (output_size, T*B) of the last backward().
+  const MatrixXd& output_cotangent() const { return gOut_; }
+
+ private:
+  struct Direction {
+    std::vector<CellTrace> trace;  // per processing step
+    MatrixXd P, S, gP;             // projections and their cotangent (rows, T*B); states (ns, (T+1)*B)
+  };
+  struct Layer {
+    MatrixXd U;  // the layer's input (in, T*B): masked stream below, then the skip part
+    MatrixXd H, Y, gY, gSkip, gU;
+    Direction dir[2];
+  };
+  const Model* model_;
+  std::vector<Cell> cells_;  // per layer*D + direction, rebuilt by forward()
+  std::vector<Layer> layers_;
+  std::vector<MatrixXd> masks_;
+  MatrixXd pred_, gOut_, G_, carry_[2];
+  CellTrace scratch_;
+  int B_ = 0, T_ = 0;
+};
+
+/// The full-state adjoint of docs/design.md 4 for a unidirectional model:
+/// g_{T-1} = dl_{T-1}/ds_{T-1}, g_t = dl_t/ds_t + (dF/ds(s_t, x_{t+1}))^T g_{t+1}, where l_t
+/// depends on s_t through the top stream at step t (gOut: dL/d(top stream), (output_size,
+/// T*B)). X and states as Bptt's; returns (state_dim, T*B).
+MatrixXd full_state_adjoint(const Model& model, const ConstMatRef& X, const ConstMatRef& states,
+                            const ConstMatRef& gOut, int batch, int steps);
+
+}  // namespace stackdyn

@@ -1,0 +1,560 @@
+// `stackdyn train CONFIG.toml -o RUN.h5`: trains a stack by backpropagation through time with
+// torch's SGD or Adam, records how it got there (history, checkpoints with probe-state
+// trajectories) and the final model (docs/training.md).
+#include "command.hpp"
+#include "command_util.hpp"
+
+#include <stackdyn/core/config.hpp>
+#include <stackdyn/core/error.hpp>
+#include <stackdyn/core/format.hpp>
+#include <stackdyn/core/random.hpp>
+#include <stackdyn/model/init.hpp>
+#include <stackdyn/model/model_io.hpp>
+#include <stackdyn/training/bptt.hpp>
+#include <stackdyn/training/data.hpp>
+#include <stackdyn/training/optimizer.hpp>
+#include <stackdyn/training/parameters.hpp>
+#include <stackdyn/training/tasks.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+#include <optional>
+#include <ostream>
+#include <unistd.h>
+
+namespace stackdyn::cli {
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void on_signal(int sig) { g_signal = sig; }
+
+// Installs the SIGINT/SIGTERM handlers for the run and restores the previous ones.
+struct SignalGuard {
+  using Handler = void (*)(int);
+  Handler old_int, old_term;
+  SignalGuard() {
+    g_signal = 0;
+    old_int = std::signal(SIGINT, on_signal);
+    old_term = std::signal(SIGTERM, on_signal);
+  }
+  ~SignalGuard() {
+    std::signal(SIGINT, old_int);
+    std::signal(SIGTERM, old_term);
+  }
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+};
+
+const std::vector<std::string>& train_keys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> k = {"model.file", "model.readout", "data.file", "data.task", "data.samples",
+                                  "data.valid_samples", "data.steps", "data.bits", "data.p", "data.period_min",
+                                  "data.period_max", "data.period_slow", "data.period_fast", "data.symbols", "data.length", "data.delay", "data.seed",
+                                  "train.loss", "train.optimizer", "train.lr", "train.momentum", "train.betas",
+                                  "train.eps", "train.weight_decay", "train.clip_grad_norm", "train.batch_size",
+                                  "train.steps", "train.shuffle", "train.seed", "train.checkpoint_every",
+                                  "train.lr_schedule", "train.lr_step_size", "train.lr_gamma", "train.lr_min",
+                                  "train.truncate", "train.dropout", "train.probe_batch", "train.valid_every"};
+    for (const auto& m : model_config_keys()) k.push_back("model." + m);
+    return k;
+  }();
+  return keys;
+}
+
+// The inline architecture under [model] as a configuration of its own (stackdyn init's schema).
+Config inline_model_config(const Config& cfg) {
+  Config mc = Config::from_string("", cfg.name() + " [model]");
+  for (const auto& key : model_config_keys()) {
+    if (key.rfind("layers.*.", 0) == 0) continue;
+    if (auto v = cfg.value_text("model." + key)) mc.set(key, *v);
+  }
+  const std::size_t n = cfg.array_size("model.layers");
+  for (std::size_t i = 0; i < n; ++i)
+    for (const auto& key : model_config_keys()) {
+      if (key.rfind("layers.*.", 0) != 0) continue;
+      const std::string leaf = key.substr(9), k = "layers[" + std::to_string(i) + "]." + leaf;
+      if (auto v = cfg.value_text("model." + k)) mc.set(k, *v);
+    }
+  return mc;
+}
+
+struct Setup {
+  Model model;
+  std::string model_path;  // empty for an inline model
+  SequenceData train, valid;
+  bool has_valid = false;
+  OptimizerOptions opt;
+  LrOptions lr;
+  double clip = 0;
+  int batch = 32, truncate = 0, probe_batch = 4, valid_every = 1;
+  long long steps = 100, checkpoint_every = 0;
+  bool shuffle = true;
+  std::uint64_t seed = 0;
+  std::vector<double> dropout;  // per gap
+};
+
+Setup read_setup(const Config& cfg, std::ostream& err) {
+  cfg.check_keys(train_keys());
+  Setup s;
+  s.seed = static_cast<std::uint64_t>(cfg.get_int("train.seed", 0, Range::non_negative()));
+  // --- model
+  if (cfg.has("model.file")) {
+    for (const auto& key : model_config_keys())
+      if (cfg.has("model." + key.substr(0, key.find('.'))))
+        throw cfg.error("model." + key.substr(0, key.find('.')), "an inline architecture and model.file exclude each other");
+    s.model_path = cfg.get_string("model.file");  // relative to the configuration: resolved by the dispatcher
+    s.model = read_model_spec(s.model_path);
+  } else if (cfg.has("model.layers")) {
+    s.model = model_from_config(inline_model_config(cfg));
+  } else {
+    throw cfg.error("model", "missing: give model.file = \"M.h5\" or an inline architecture (input_size, [[model.layers]])");
+  }
+  if (cfg.has("model.readout")) {
+    const long long O = cfg.get_int("model.readout", Range::positive());
+    if (s.model.has_readout())
+      throw cfg.error("model.readout", "the model already has a readout (" + std::to_string(s.model.readout_weight.rows()) + " outputs)");
+    // torch nn.Linear's initialisation: weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)).
+    const int in = s.model.output_size();
+    const double k = 1.0 / std::sqrt(static_cast<double>(in));
+    Rng rng(s.seed ^ 0x5eed0fead0u);
+    s.model.readout_weight.resize(O, in);
+    for (Eigen::Index i = 0; i < O; ++i)
+      for (int j = 0; j < in; ++j) s.model.readout_weight(i, j) = rng.uniform(-k, k);
+    s.model.readout_bias.resize(O);
+    for (Eigen::Index i = 0; i < O; ++i) s.model.readout_bias(i) = rng.uniform(-k, k);
+  }
+  // --- data
+  std::optional<LossKind> loss;
+  if (cfg.has("train.loss")) loss = parse_loss(cfg.get_string("train.loss"), cfg.name() + ": key 'train.loss'");
+  if (cfg.has("data.file") == cfg.has("data.task"))
+    throw cfg.error("data", "give exactly one of data.file = \"D.h5\" and data.task = \"<name>\"");
+  if (cfg.has("data.file")) {
+    const std::string path = cfg.get_string("data.file");
+    const h5::File f = h5::File::open(path);
+    s.train = read_sequence_data(f, s.model, loss);
+    if (f.has("valid_inputs")) {
+      s.valid = read_sequence_data(f, s.model, s.train.y.kind, "valid_");
+      s.has_valid = true;
+    }
+  } else {
+    TaskOptions t;
+    t.name = cfg.get_string("data.task");
+    try {
+      (void)task_input_size(t);
+    } catch (const InputError& e) {
+      throw cfg.error("data.task", e.what());
+    }
+    t.samples = static_cast<int>(cfg.get_int("data.samples", 256, Range::closed(1, 1e7)));
+    t.steps = static_cast<int>(cfg.get_int("data.steps", 64, Range::closed(2, 1e6)));
+    t.bits = static_cast<int>(cfg.get_int("data.bits", 3, Range::closed(1, 1024)));
+    t.p = cfg.get_double("data.p", 0.05, Range::closed(0, 1));
+    t.period_min = cfg.get_double("data.period_min", 10, Range::positive());
+    t.period_max = cfg.get_double("data.period_max", 40, Range::at_least(t.period_min));
+    t.period_slow = cfg.get_double("data.period_slow", 50, Range::positive());
+    t.period_fast = cfg.get_double("data.period_fast", 5, Range::positive());
+    t.symbols = static_cast<int>(cfg.get_int("data.symbols", 4, Range::closed(1, 1024)));
+    t.length = static_cast<int>(cfg.get_int("data.length", 5, Range::closed(1, 1e5)));
+    t.delay = static_cast<int>(cfg.get_int("data.delay", 10, Range::closed(0, 1e5)));
+    t.seed = static_cast<std::uint64_t>(cfg.get_int("data.seed", 1, Range::non_negative()));
+    if (loss && *loss != task_loss(t))
+      throw cfg.error("train.loss", "task " + t.name + " needs the loss " + std::string(loss_name(task_loss(t))));
+    if (s.model.input_size != task_input_size(t))
+      throw cfg.error("data.task", "task " + t.name + " has " + std::to_string(task_input_size(t)) +
+                                       " inputs, but the model reads " + std::to_string(s.model.input_size));
+    if (s.model.prediction_size() != task_output_size(t))
+      throw cfg.error("data.task", "task " + t.name + " needs " + std::to_string(task_output_size(t)) +
+                                       " outputs, but the model predicts " + std::to_string(s.model.prediction_size()) +
+                                       " (set model.readout = " + std::to_string(task_output_size(t)) + ")");
+    s.train = make_task(t);
+    const long long nv = cfg.get_int("data.valid_samples", 0, Range::closed(0, 1e7));
+    if (nv > 0) {
+      TaskOptions v = t;
+      v.samples = static_cast<int>(nv);
+      v.seed = t.seed + 0x9e3779b97f4a7c15ull;
+      s.valid = make_task(v);
+      s.has_valid = true;
+    }
+  }
+  // --- optimiser and schedule
+  const std::string opt = cfg.get_string("train.optimizer", "adam");
+  if (opt != "sgd" && opt != "adam") throw cfg.error("train.optimizer", "expected \"sgd\" or \"adam\", got \"" + opt + "\"");
+  s.opt.kind = opt == "sgd" ? OptimizerKind::Sgd : OptimizerKind::Adam;
+  s.lr.lr = cfg.get_double("train.lr", 1e-3, Range::positive());
+  if (!std::isfinite(s.lr.lr)) throw cfg.error("train.lr", "expected a finite positive number");
+  s.opt.weight_decay = cfg.get_double("train.weight_decay", 0.0, Range::non_negative());
+  const auto warn = [&](const std::string& key) {
+    if (cfg.has(key)) err << "stackdyn: warning: key '" << key << "' does not apply to the optimizer " << opt << "; ignored\n";
+  };
+  if (s.opt.kind == OptimizerKind::Sgd) {
+    s.opt.momentum = cfg.get_double("train.momentum", 0.0, Range::closed(0, 1));
+    warn("train.betas");
+    warn("train.eps");
+  } else {
+    const auto betas = cfg.get_double_list("train.betas", {0.9, 0.999}, Range::half_open(0, 1));
+    if (betas.size() != 2) throw cfg.error("train.betas", "expected two numbers [beta1, beta2]");
+    s.opt.beta1 = betas[0];
+    s.opt.beta2 = betas[1];
+    s.opt.eps = cfg.get_double("train.eps", 1e-8, Range::non_negative());
+    warn("train.momentum");
+  }
+  s.clip = cfg.get_double("train.clip_grad_norm", 0.0, Range::non_negative());
+  s.batch = static_cast<int>(cfg.get_int("train.batch_size", std::min(32, s.train.N), Range::positive()));
+  if (s.batch > s.train.N)
+    throw cfg.error("train.batch_size", "is " + std::to_string(s.batch) + ", but the data set has " +
+                                            std::to_string(s.train.N) + " samples");
+  s.steps = cfg.get_int("train.steps", 100, Range::positive());
+  s.shuffle = cfg.get_bool("train.shuffle", true);
+  s.checkpoint_every = cfg.get_int("train.checkpoint_every", 0, Range::non_negative());
+  s.truncate = static_cast<int>(cfg.get_int("train.truncate", 0, Range::non_negative()));
+  s.probe_batch = static_cast<int>(cfg.get_int("train.probe_batch", 4, Range::non_negative()));
+  s.valid_every = static_cast<int>(cfg.get_int("train.valid_every", 1, Range::positive()));
+  const std::string sched = cfg.get_string("train.lr_schedule", "constant");
+  if (sched == "constant") s.lr.schedule = LrSchedule::Constant;
+  else if (sched == "step") s.lr.schedule = LrSchedule::Step;
+  else if (sched == "cosine") s.lr.schedule = LrSchedule::Cosine;
+  else throw cfg.error("train.lr_schedule", "expected \"constant\", \"step\" or \"cosine\", got \"" + sched + "\"");
+  s.lr.step_size = static_cast<int>(cfg.get_int("train.lr_step_size", 100, Range::positive()));
+  s.lr.gamma = cfg.get_double("train.lr_gamma", 0.1, Range::positive());
+  s.lr.lr_min = cfg.get_double("train.lr_min", 0.0, Range::non_negative());
+  s.lr.steps = s.steps;
+  const int gaps = s.model.num_layers() - 1;
+  s.dropout = cfg.get_double_list("train.dropout", {}, Range::half_open(0, 1));
+  if (s.dropout.size() == 1 && gaps != 1) s.dropout.assign(static_cast<std::size_t>(std::max(gaps, 0)), s.dropout[0]);
+  if (!s.dropout.empty() && s.dropout.size() != static_cast<std::size_t>(gaps))
+    throw cfg.error("train.dropout", "has " + std::to_string(s.dropout.size()) + " rates, expected one per gap between layers (" +
+                                         std::to_string(gaps) + ") or one for all");
+  if (s.dropout.empty() && s.model.dropout > 0 && gaps > 0) s.dropout.assign(static_cast<std::size_t>(gaps), s.model.dropout);
+  bool any = false;
+  for (double r : s.dropout) any = any || r > 0;
+  if (!any) s.dropout.clear();
+  return s;
+}
+
+// Samples of step k: with shuffle, a fresh permutation per epoch, drawn from the seed and the
+// epoch alone (so a resumed run draws the same batches).
+class Batches {
+ public:
+  Batches(int N, int B, bool shuffle, std::uint64_t seed) : N_(N), B_(B), shuffle_(shuffle), seed_(seed) {}
+  void indices(long long k, std::vector<int>& idx) {
+    idx.resize(static_cast<std::size_t>(B_));
+    for (int j = 0; j < B_; ++j) {
+      const long long p = k * B_ + j;
+      const long long epoch = p / N_;
+      const int i = static_cast<int>(p % N_);
+      if (!shuffle_) {
+        idx[static_cast<std::size_t>(j)] = i;
+        continue;
+      }
+      if (epoch != epoch_) make_perm(epoch);
+      idx[static_cast<std::size_t>(j)] = perm_[static_cast<std::size_t>(i)];
+    }
+  }
+
+ private:
+  void make_perm(long long epoch) {
+    perm_.resize(static_cast<std::size_t>(N_));
+    std::iota(perm_.begin(), perm_.end(), 0);
+    Rng rng(seed_ * 0x100000001b3ull + static_cast<std::uint64_t>(epoch) + 1);
+    for (int i = N_ - 1; i > 0; --i)
+      std::swap(perm_[static_cast<std::size_t>(i)], perm_[static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(i) + 1))]);
+    epoch_ = epoch;
+  }
+  int N_, B_;
+  bool shuffle_;
+  std::uint64_t seed_;
+  long long epoch_ = -1;
+  std::vector<int> perm_;
+};
+
+// Buffered history, appended to the file at each checkpoint (so that the file's history
+// always ends where its last checkpoint is).
+struct History {
+  std::vector<double> loss, valid_loss, accuracy, lr, grad_norm, layer_norms;
+  void clear() {
+    loss.clear(); valid_loss.clear(); accuracy.clear(); lr.clear(); grad_norm.clear(); layer_norms.clear();
+  }
+};
+
+class RunFile {
+ public:
+  RunFile(h5::File f, const Model& m, bool with_valid, bool with_accuracy)
+      : f_(std::move(f)), L_(static_cast<std::size_t>(m.num_layers())) {
+    h5::Group h = f_.has("history") ? f_.group("history") : f_.create_group("history");
+    loss_.emplace(h, "loss", h5::Shape{0}, 0);
+    lr_.emplace(h, "lr", h5::Shape{0}, 0);
+    gn_.emplace(h, "grad_norm", h5::Shape{0}, 0);
+    gl_.emplace(h, "grad_norm_layers", h5::Shape{0, L_, 2}, 0);
+    if (with_valid) valid_.emplace(h, "valid_loss", h5::Shape{0}, 0);
+    if (with_accuracy) acc_.emplace(h, "accuracy", h5::Shape{0}, 0);
+  }
+  h5::File& file() { return f_; }
+  /// Closes the datasets, then the file.
+  void close() {
+    loss_.reset(); lr_.reset(); gn_.reset(); gl_.reset(); valid_.reset(); acc_.reset();
+    f_.close();
+  }
+  long long length() const { return static_cast<long long>(loss_->length()); }
+  void append(History& h) {
+    const std::size_t n = h.loss.size();
+    if (n == 0) return;
+    loss_->append(h.loss.data(), n);
+    lr_->append(h.lr.data(), n);
+    gn_->append(h.grad_norm.data(), n);
+    gl_->append(h.layer_norms.data(), n);
+    if (valid_) valid_->append(h.valid_loss.data(), n);
+    if (acc_) acc_->append(h.accuracy.data(), n);
+    h.clear();
+  }
+
+ private:
+  h5::File f_;
+  std::size_t L_;
+  std::optional<h5::Appender> loss_, lr_, gn_, gl_, valid_, acc_;
+};
+
+// Probe-state trajectories of the model at a checkpoint (eval mode), unidirectional only.
+void write_probe(h5::Group& g, const Model& m, const SequenceData& probe) {
+  if (m.bidirectional || probe.N == 0) return;
+  Bptt b(m);
+  b.forward(probe.X, probe.N, probe.T, probe.init);
+  const auto buf = from_columns(b.states(), static_cast<std::size_t>(probe.N), static_cast<std::size_t>(probe.T));
+  g.write("states", {static_cast<std::size_t>(probe.N), static_cast<std::size_t>(probe.T), static_cast<std::size_t>(m.state_dim())},
+          buf.data());
+  g.set_dim_labels("states", {"batch", "time", "state"});
+}
+
+void write_checkpoint(RunFile& rf, long long step, const Model& model, OptimizerState& st, const SequenceData& probe,
+                      History& hist, const Provenance& prov) {
+  h5::File& f = rf.file();
+  rf.append(hist);
+  const std::string name = "checkpoints/" + std::to_string(step);
+  if (f.has(name)) f.remove(name);
+  h5::Group g = f.create_group(name);
+  write_model(model, g, prov);
+  write_probe(g, model, probe);
+  h5::Group o = g.create_group("optimizer");
+  o.set_attr("step", st.step);
+  h5::Group m1 = o.create_group("m1");
+  write_blocks(m1, st.m1);
+  if (st.m2.num_layers() > 0) {
+    h5::Group m2 = o.create_group("m2");
+    write_blocks(m2, st.m2);
+  }
+  f.set_attr("last_checkpoint", step);
+  f.flush();
+}
+
+// The first parameter block (in backward order: readout, then the top layer down) whose
+// gradient is not finite.
+std::string first_nonfinite(Model& grad) {
+  auto blocks = parameter_blocks(grad);
+  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it)
+    if (!it->map().allFinite()) return it->name;
+  return "";
+}
+
+int run_train(Invocation& inv) {
+  Context& ctx = inv.ctx;
+  const Config& cfg = inv.config;
+  const std::string config_path = inv.arg("config");
+  const std::string resume = inv.flags.count("--resume") ? inv.flags.at("--resume") : "";
+  long long interrupt_at = -1;  // testing: raise SIGTERM before this step
+  if (inv.flags.count("--interrupt-at")) {
+    const std::string& t = inv.flags.at("--interrupt-at");
+    const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), interrupt_at);
+    if (t.empty() || ec != std::errc() || ptr != t.data() + t.size())
+      throw InputError("--interrupt-at: expected an integer, got '" + t + "'");
+  }
+  std::string output = inv.output;
+  if (!resume.empty()) {
+    if (!output.empty() && output != resume)
+      throw InputError("--resume " + resume + " and -o " + output + " name different files; give one");
+    output = resume;
+    // The dispatcher checked the inputs against -o only; the run file is the output too.
+    inv.output = output;
+    inv.check_input(config_path, "CONFIG");
+    if (cfg.has("model.file")) inv.check_input(model_spec_file(cfg.get_string("model.file")), "model.file");
+    if (cfg.has("data.file")) inv.check_input(cfg.get_string("data.file"), "data.file");
+  }
+  if (output.empty()) throw InputError("no output: give -o RUN.h5 (or --resume RUN.h5)");
+  Setup s = read_setup(cfg, ctx.err);
+  const std::string config_text = cfg.to_toml();
+  const std::string partial = output + ".partial";
+  Provenance prov = make_provenance(ctx, s.model_path, config_text, static_cast<long long>(s.seed));
+
+  OptimizerState st = make_optimizer_state(s.model, s.opt);
+  long long start = 0;
+  h5::File f;
+  if (!resume.empty()) {
+    if (!std::filesystem::exists(partial)) {
+      if (std::filesystem::exists(output))
+        throw InputError(output + ": the run is complete; nothing to resume");
+      throw InputError(partial + " does not exist: nothing to resume for " + output);
+    }
+    f = h5::File::open_rw(partial);
+    const Provenance old = read_provenance(f);
+    if (old.config_toml != config_text)
+      throw InputError(partial + " was written from a different configuration than " + config_path +
+                       "; resume with the configuration of that run");
+    if (old.model_hash != prov.model_hash)
+      throw InputError(partial + " was trained from a different model file than " + s.model_path);
+    if (!f.has_attr("last_checkpoint") || f.attr_int("last_checkpoint") < 0)
+      throw InputError(partial + " holds no checkpoint to resume from");
+    start = f.attr_int("last_checkpoint");
+    const h5::Group g = f.group("checkpoints/" + std::to_string(start));
+    s.model = read_model(g);
+    st = make_optimizer_state(s.model, s.opt);
+    st.step = g.group("optimizer").attr_int("step");
+    read_blocks(g.group("optimizer/m1"), st.m1);
+    if (s.opt.kind == OptimizerKind::Adam) read_blocks(g.group("optimizer/m2"), st.m2);
+  } else {
+    if (std::filesystem::exists(partial))
+      throw InputError(partial + " exists (an interrupted run?): resume it with --resume " + output + " or remove it");
+    f = h5::File::create(partial);
+    write_provenance(f, prov);
+    f.set_attr("format", "stackdyn-run");
+    f.set_attr("steps", s.steps);
+    f.set_attr("last_checkpoint", -1LL);
+    write_state_layout(f, s.model);
+  }
+  RunFile rf(std::move(f), s.model, s.has_valid, s.train.y.kind == LossKind::CrossEntropy);
+  if (rf.length() != start)
+    throw InputError(partial + ": history holds " + std::to_string(rf.length()) + " steps but the last checkpoint is at step " +
+                     std::to_string(start));
+
+  // The probe batch: the first samples of the validation set, or of the training set.
+  SequenceData probe;
+  const SequenceData& probe_src = s.has_valid ? s.valid : s.train;
+  std::vector<int> idx(static_cast<std::size_t>(std::min(s.probe_batch, probe_src.N)));
+  std::iota(idx.begin(), idx.end(), 0);
+  gather(probe_src, idx, probe);
+
+  SignalGuard guard;
+  History hist;
+  if (start == 0 && s.checkpoint_every > 0) write_checkpoint(rf, 0, s.model, st, probe, hist, prov);
+
+  Bptt bptt(s.model), valid_bptt(s.model);
+  Model grad = zeros_like(s.model);
+  const auto grad_blocks = parameter_blocks(grad);
+  Batches batches(s.train.N, s.batch, s.shuffle, s.seed);
+  SequenceData batch;
+  MatrixXd gPred;
+  std::vector<MatrixXd> masks;
+  const int L = s.model.num_layers();
+  const bool tty = &ctx.err == &std::cerr && isatty(STDERR_FILENO) && !ctx.quiet;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto last_print = t0;
+  double last_loss = NAN;
+  for (long long k = start; k < s.steps; ++k) {
+    if (k == interrupt_at) std::raise(SIGTERM);
+    if (g_signal != 0) {
+      const int sig = g_signal;
+      write_checkpoint(rf, k, s.model, st, probe, hist, prov);
+      rf.close();
+      ctx.err << "stackdyn: " << (sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)") << " at step " << k
+              << ": checkpoint written to " << partial << "; continue with --resume " << output << "\n";
+      return 128 + sig;
+    }
+    batches.indices(k, idx);
+    gather(s.train, idx, batch);
+    if (!s.dropout.empty()) {
+      // Masks drawn from the seed and the step alone (reproducible on resume).
+      Rng rng(s.seed * 0x9e3779b97f4a7c15ull + static_cast<std::uint64_t>(k) * 0xbf58476d1ce4e5b9ull + 7);
+      masks.resize(static_cast<std::size_t>(L - 1));
+      for (int l = 0; l + 1 < L; ++l) {
+        const double p = s.dropout[static_cast<std::size_t>(l)];
+        MatrixXd& m = masks[static_cast<std::size_t>(l)];
+        m.resize(s.model.stream_width(l + 1), batch.X.cols());
+        for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = rng.uniform() < p ? 0.0 : 1.0 / (1.0 - p);
+      }
+    }
+    bptt.forward(batch.X, batch.N, batch.T, batch.init, masks);
+    const double loss = loss_and_gradient(batch.y, bptt.predictions(), batch.N, batch.T, &gPred);
+    for (const auto& b : grad_blocks) b.map().setZero();
+    bptt.backward(gPred, grad, s.truncate);
+    const std::string bad = first_nonfinite(grad);
+    if (!std::isfinite(loss) || !bad.empty()) {
+      write_checkpoint(rf, k, s.model, st, probe, hist, prov);
+      rf.close();
+      throw RunError("training diverged at step " + std::to_string(k) + ": loss " + std::to_string(loss) +
+                     (bad.empty() ? "" : ", first non-finite gradient in " + bad) +
+                     "; the last good parameters are checkpoint " + std::to_string(k) + " of " + partial);
+    }
+    for (int l = 0; l < L; ++l) {
+      const LayerSpec& g = grad.layers[static_cast<std::size_t>(l)];
+      hist.layer_norms.push_back(std::hypot(g.fwd.w_ih.norm(), g.bwd.w_ih.norm()));
+      hist.layer_norms.push_back(std::hypot(g.fwd.w_hh.norm(), g.bwd.w_hh.norm()));
+    }
+    const double gn = s.clip > 0 ? clip_gradient(grad, s.clip) : gradient_norm(grad);
+    const double lr = learning_rate(s.lr, k);
+    hist.loss.push_back(loss);
+    hist.lr.push_back(lr);
+    hist.grad_norm.push_back(gn);
+    if (batch.y.kind == LossKind::CrossEntropy) hist.accuracy.push_back(accuracy(batch.y, bptt.predictions(), batch.N, batch.T));
+    if (s.has_valid) {
+      double v = NAN;
+      if (k % s.valid_every == 0) {
+        valid_bptt.forward(s.valid.X, s.valid.N, s.valid.T, s.valid.init);
+        v = loss_and_gradient(s.valid.y, valid_bptt.predictions(), s.valid.N, s.valid.T, nullptr);
+      }
+      hist.valid_loss.push_back(v);
+    }
+    optimizer_step(s.model, grad, lr, s.opt, st);
+    last_loss = loss;
+    if (s.checkpoint_every > 0 && (k + 1) % s.checkpoint_every == 0)
+      write_checkpoint(rf, k + 1, s.model, st, probe, hist, prov);
+    const auto now = std::chrono::steady_clock::now();
+    if (tty && (now - last_print > std::chrono::milliseconds(250) || k + 1 == s.steps)) {
+      const double sec = std::chrono::duration<double>(now - t0).count();
+      const double rate = static_cast<double>(k + 1 - start) / std::max(sec, 1e-9);
+      ctx.err << "\rstep " << k + 1 << "/" << s.steps << "  loss " << loss << "  " << rate << " steps/s  "
+              << static_cast<long long>(static_cast<double>(s.steps - k - 1) / rate) << " s left   " << std::flush;
+      last_print = now;
+    }
+  }
+  if (tty) ctx.err << "\n";
+  // Final state: the last checkpoint (with the optimiser) and the final model.
+  if (rf.file().attr_int("last_checkpoint") != s.steps) write_checkpoint(rf, s.steps, s.model, st, probe, hist, prov);
+  rf.append(hist);
+  {
+    h5::Group fm = rf.file().create_group("final_model");
+    write_model(s.model, fm, prov);
+  }
+  rf.file().set_attr("complete", 1);
+  rf.close();
+  std::filesystem::rename(partial, output);
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ctx.out << output << ": trained " << s.steps - start << " steps in " << sec << " s; last loss " << format_number(last_loss)
+          << "; final model in group /final_model\n";
+  return 0;
+}
+
+const bool registered = register_command({
+    .name = "train",
+    .summary = "Train a stack by backpropagation through time (torch's SGD or Adam); history, checkpoints, final model",
+    .positionals = {{"config", "Training configuration (TOML: [model], [data], [train]; docs/training.md)",
+                     Positional::Kind::Config}},
+    // Only the files are declared here (relative to the configuration, never the output);
+    // the sections' keys are checked and read by the command's own reader.
+    .options = {{"", "model.file", ValueKind::Path, "", "Model: a model file, a run file or FILE.h5:/group", ""},
+                {"", "data.file", ValueKind::Path, "", "Data file (datasets as for stackdyn gradients)", ""},
+                {"--resume", "", ValueKind::Path, "",
+                 "Continue the interrupted run RUN.h5 (its RUN.h5.partial) from its last checkpoint; -o may be left out", ""},
+                {"--interrupt-at", "", ValueKind::Integer, "", "Testing: raise SIGTERM before this step", ""}},
+    .output_required = false,
+    .set = true,
+    .check_keys = false,
+    .footer = "RUN holds history/ (loss, lr, grad_norm, grad_norm_layers, valid_loss, accuracy), checkpoints/<step>/\n"
+              "(the model-file layout, probe states, optimiser state) and final_model. SIGINT/SIGTERM writes a\n"
+              "checkpoint and stops; --resume continues bitwise as if uninterrupted. Written as RUN.h5.partial\n"
+              "until complete.",
+    .run = run_train,
+});
+
+}  // namespace
+}  // namespace stackdyn::cli
