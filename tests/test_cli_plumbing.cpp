@@ -313,7 +313,9 @@ TEST_CASE("one vocabulary: input.constant in every command, continuation takes a
   CHECK(c.get_double("p_max") == 0.5);
   CHECK(c.get_int("max_steps") == 7);
   CHECK(h5::File::open(out).read("input_constant").data == std::vector<double>{0.1, 0.2});
-  CHECK(h5::File::open(out).attr_double("p_start") == -0.5);
+  CHECK(h5::File::open(out).attr_double("p_min") == -0.5);
+  // p_start defaults to the model's own p (0 on the input line), inside [p_min, p_max]
+  CHECK(h5::File::open(out).attr_double("p_start") == 0.0);
   // the same [input] table in fixed-points and simulate
   const std::string fp = fx.dir / "fp.h5";
   std::ofstream(fx.dir / "fp.toml") << "n_init = 4\n[input]\nconstant = [0.1, 0.2]\n";
