@@ -33,7 +33,8 @@ print("sweep in threads and under mpirun -n 2: identical numbers")
 # the error, not leave process 1 waiting for it.
 bad = os.path.join(work, "axes.toml")
 with open(bad, "w") as f:
-    f.write('model_toml = "data/default_model.toml"\n[simulate]\nmode = "continuous"\nbatch = 1\n'
+    # paths in a sweep file are relative to that file: name the model description absolutely
+    f.write(f'model_toml = "{os.path.join(src, "data/default_model.toml")}"\n[simulate]\nmode = "continuous"\nbatch = 1\n'
             '[[runs]]\nt_end = 2.0\ndt_out = 1.0\n[[runs]]\nt_end = 4.0\ndt_out = 2.0\n')
 failed = os.path.join(work, "axes.h5")
 try:

@@ -9,6 +9,7 @@
 #include <stackdyn/model/stack.hpp>
 #include <stackdyn/dynamics/trajectory_writer.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -35,17 +36,18 @@ Eigen::MatrixXd initial_state_from_torch(const h5::File& f, const std::string& p
   for (const char* name : {"h0", "c0"}) {
     if (!f.has(name)) continue;
     const bool cell = name[0] == 'c';
-    if (cell)
-      for (const auto& sl : slices)
-        if (!sl.has_cell_state)
-          throw InputError(path + ": dataset 'c0' is only for LSTM models; this model has no cell state in every layer");
+    // In a stack that mixes LSTM and other layers, c0 keeps torch's (num_layers, batch,
+    // hidden_size) layout and only the LSTM layers' rows are read.
+    if (cell && std::none_of(slices.begin(), slices.end(), [](const StateSlice& sl) { return sl.has_cell_state; }))
+      throw InputError(path + ": dataset 'c0' is only for LSTM layers; this model has none");
     const h5::Array a = f.read(name);
     if (a.shape != h5::Shape{L, batch, static_cast<std::size_t>(n)})
       throw InputError(path + ": dataset '" + name + "' has shape " + h5::shape_string(a.shape) +
                        ", expected (num_layers = " + std::to_string(L) + ", batch = " + std::to_string(batch) +
                        ", hidden_size = " + std::to_string(n) + ")");
     for (std::size_t l = 0; l < L; ++l)
-      S0.middleRows(slices[l].offset + (cell ? n : 0), n) = Eigen::Map<const Eigen::MatrixXd>(
+      if (!cell || slices[l].has_cell_state)
+        S0.middleRows(slices[l].offset + (cell ? n : 0), n) = Eigen::Map<const Eigen::MatrixXd>(
           a.data.data() + l * batch * static_cast<std::size_t>(n), n, static_cast<Eigen::Index>(batch));
   }
   if (!S0.allFinite()) throw InputError(path + ": datasets 'h0'/'c0' hold NaN/Inf; expected finite values");
