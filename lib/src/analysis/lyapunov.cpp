@@ -36,7 +36,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Cholesky factor fails or a diagonal is not positive. No allocation per call once sized.
 class InPlaceQR {
  public:
-  InPlaceQR(int m, int n) : G_(n, n), llt_(n), hh_(m, n), logs_(n) {}
+  // llt_ factors the identity once, so that its status is set before the object is moved
+  InPlaceQR(int m, int n) : G_(n, n), llt_(MatrixXd::Identity(n, n)), hh_(m, n), logs_(n) {}
   // Q (m x n) <- its Q factor; log|R_ii| added to sums when given.
   void run(Eigen::Ref<MatrixXd> Q, VectorXd* sums) {
     logs_.setZero();
