@@ -7,6 +7,7 @@
 #include <stackdyn/analysis/gradient_flow.hpp>
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/model/model_io.hpp>
+#include <stackdyn/training/bptt.hpp>
 
 #include <ostream>
 
@@ -64,12 +65,18 @@ int run_gradient_flow(Invocation& inv) {
   Context& ctx = inv.ctx;
   const std::string& spec = inv.arg("model");
   const Model model = inv.model();
-  if (model.bidirectional)
-    throw InputError(spec + ": the model is bidirectional; gradient-flow follows the causal map and needs a "
-                            "unidirectional model");
   const Config& cfg = inv.config;
   if (cfg.get_string("mode") != "discrete")
     throw cfg.error("mode", "gradient-flow follows the discrete map; expected discrete");
+  if (model.bidirectional && cfg.has("input_file")) {
+    // A bidirectional stack starts both directions from zeros (its state is not one vector).
+    const std::string path = cfg.get_string("input_file");
+    const h5::File f = h5::File::open(path);
+    for (const char* name : {"s0", "h0", "c0"})
+      if (f.has(name))
+        throw InputError(path + ": dataset '" + name + "': gradient-flow of a bidirectional model starts from zero "
+                                "states; expected only 'inputs'");
+  }
   const SimulationConfig drive = probe_drive(cfg, model);
   const long long T = cfg.get_int("steps", Range::at_least(1));
   const int b = static_cast<int>(cfg.get_int("sample", Range::non_negative()));
@@ -85,9 +92,8 @@ int run_gradient_flow(Invocation& inv) {
     input.at_step(t, Xb);
     X.col(t) = Xb.col(b);
   }
-  const GradientFlowResult r = gradient_flow(model, X, initial_state(model, drive, b));
   const auto paths = depth_path_counts(model);
-
+  const int L = model.num_layers();
   h5::AtomicOutput out(inv.output);
   h5::File& f = out.file();
   write_provenance(f, make_provenance(ctx, spec, cfg.to_toml(), drive.seed));
@@ -95,7 +101,20 @@ int run_gradient_flow(Invocation& inv) {
   f.set_attr("steps", T);
   f.set_attr("sample", static_cast<long long>(b));
   f.set_attr("input_path", drive.input_path);
-  const int L = model.num_layers();
+  f.write_int("depth_path_counts", {paths.size()}, paths.data());
+  f.set_dim_labels("depth_path_counts", {"layer"});
+  if (model.bidirectional) {
+    // No causal map to follow: how each output step depends on each input step, through
+    // the whole sequence (both directions), by backpropagation.
+    const MatrixXd dep = output_input_dependency(model, X);
+    f.write("dependency", dep);
+    f.set_dim_labels("dependency", {"output_time", "input_time"});
+    out.commit();
+    ctx.out << inv.output << ": " << T << " steps, " << L << " bidirectional layers; |d y_t / d x_s|_F at t = 0, s = "
+            << T - 1 << ": " << dep(0, T - 1) << "; at t = " << T - 1 << ", s = 0: " << dep(T - 1, 0) << "\n";
+    return 0;
+  }
+  const GradientFlowResult r = gradient_flow(model, X, initial_state(model, drive, b));
   f.write("jacobian_norms", r.norms.back());
   f.set_dim_labels("jacobian_norms", {"time", "layer"});
   std::vector<double> all;
@@ -106,8 +125,6 @@ int run_gradient_flow(Invocation& inv) {
   f.write("jacobian_norms_all", {static_cast<std::size_t>(L), static_cast<std::size_t>(T), static_cast<std::size_t>(L)},
           all.data());
   f.set_dim_labels("jacobian_norms_all", {"output_layer", "time", "layer"});
-  f.write_int("depth_path_counts", {paths.size()}, paths.data());
-  f.set_dim_labels("depth_path_counts", {"layer"});
   f.write("states", MatrixXd(r.states.transpose()));
   f.set_dim_labels("states", {"time", "state"});
   out.commit();
@@ -127,7 +144,8 @@ const bool registered = register_command({
     .options = options(),
     .set = true,
     .footer = "GF.h5 holds jacobian_norms (T, L), jacobian_norms_all (L, T, L), depth_path_counts (L,) and the\n"
-              "trajectory's states (T + 1, state_dim). See docs/probes.md.",
+              "trajectory's states (T + 1, state_dim); for a bidirectional model dependency (T, T) and\n"
+              "depth_path_counts. See docs/probes.md.",
     .run = run_gradient_flow,
 });
 

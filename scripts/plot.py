@@ -12,7 +12,7 @@ commands, otherwise the command line that made it), then from its datasets:
   continuation   bifurcation diagram: a coordinate of the branches against p, stable solid
   timescales     layer x frequency gain map, and each layer's gain with the linear prediction
   lyapunov       the spectrum (with the layers' own) and the running estimate's convergence
-  gradient_flow  time x depth map of |d h_T / d s_t^(l)|_F
+  gradient_flow  time x depth map of |d h_T / d s_t^(l)|_F (bidirectional: output x input time)
   training       loss and per-layer gradient norms over steps
 
 Headless (matplotlib's Agg backend); needs Debian's python3-matplotlib and python3-h5py.
@@ -224,7 +224,30 @@ def plot_lyapunov(f, fig):
     ax.set_title("convergence (top %d)" % min(run.shape[1], 8))
 
 
+def plot_dependency(f, fig):
+    D = f["dependency"][()]
+    T = D.shape[0]
+    ax = fig.add_subplot(1, 2, 1)
+    im = ax.pcolormesh(np.arange(T + 1), np.arange(T + 1), np.log10(np.maximum(D, 1e-300)), shading="flat")
+    ax.plot([0, T], [0, T], "w:", lw=0.8)
+    ax.set_xlabel("s (input step)")
+    ax.set_ylabel("t (output step)")
+    fig.colorbar(im, ax=ax, label="log10 |d y_t / d x_s|_F")
+    ax.set_title("bidirectional stack: output on input")
+    ax = fig.add_subplot(1, 2, 2)
+    lag = np.arange(-(T - 1), T)
+    mean = [np.mean(np.diagonal(D, offset=k)) for k in lag]  # s - t = k
+    ax.semilogy(lag, np.maximum(mean, 1e-300))
+    ax.axvline(0, color="k", lw=0.5)
+    ax.set_xlabel("s - t (input step after the output's: the future)")
+    ax.set_ylabel("mean norm")
+    if "depth_path_counts" in f:
+        ax.set_title("paths in depth: %s" % ", ".join(str(int(c)) for c in f["depth_path_counts"][()]))
+
+
 def plot_gradient_flow(f, fig):
+    if "dependency" in f and "jacobian_norms" not in f:
+        return plot_dependency(f, fig)
     J = f["jacobian_norms"][()]
     T, L = J.shape
     ax = fig.add_subplot(1, 2, 1)

@@ -9,6 +9,7 @@
 #include <stackdyn/core/h5.hpp>
 #include <stackdyn/model/model_io.hpp>
 #include <stackdyn/model/stack.hpp>
+#include <stackdyn/training/bptt.hpp>
 
 #include <filesystem>
 
@@ -40,6 +41,51 @@ TEST_CASE("gradient flow: jacobian_norms are the blocks of dense Jacobian produc
   // Derivatives flow up only: a lower layer's output never depends on a higher layer.
   CHECK(r.norms[0].col(1).norm() == 0.0);
   CHECK(r.norms[1].col(2).norm() == 0.0);
+}
+
+TEST_CASE("gradient flow: a bidirectional stack's dependency map against finite differences", "[gradient_flow]") {
+  // Unidirectional: residual with a projection on the first layer and a skip to the input on
+  // the second, every route by which x reaches the top stream (bidirectional stacks have
+  // neither connection).
+  for (const bool bidi : {true, false}) {
+    const test::LayerDesc a{CellType::Lstm, 3, false, !bidi}, b{CellType::Gru, 2, !bidi},
+        c{CellType::RnnTanh, 2, false, !bidi};
+    const Model m = test::random_model(2, {a, b, c}, 9, 0.7, bidi);
+    m.validate("test model");
+    const int T = 6, d = 2, O = m.output_size();
+    std::mt19937_64 rng(4);
+    const MatrixXd X = test::random_matrix(rng, d, T, 1.0);
+    std::vector<VectorXd> init;
+    for (const auto& l : m.layers)
+      for (int dir = 0; dir < m.num_directions(); ++dir) init.push_back(test::random_matrix(rng, l.state_size(), 1, 0.5));
+    const MatrixXd dep = output_input_dependency(m, X, init);
+    REQUIRE(dep.rows() == T);
+    REQUIRE(dep.cols() == T);
+    std::vector<MatrixXd> init_m(init.begin(), init.end());
+    Bptt bp(m);
+    auto outputs = [&](const MatrixXd& Xp) {
+      bp.forward(Xp, 1, T, init_m);
+      return MatrixXd(bp.outputs());
+    };
+    const double h = 1e-6;
+    MatrixXd fd2 = MatrixXd::Zero(T, T);  // squared norms, summed over the input's components
+    for (int s = 0; s < T; ++s)
+      for (int i = 0; i < d; ++i) {
+        MatrixXd Xp = X, Xm = X;
+        Xp(i, s) += h;
+        Xm(i, s) -= h;
+        const MatrixXd D = (outputs(Xp) - outputs(Xm)) / (2 * h);  // (O, T)
+        for (int t = 0; t < T; ++t) fd2(t, s) += D.col(t).squaredNorm();
+      }
+    INFO("bidirectional " << bidi << ", output width " << O);
+    CHECK((dep - fd2.cwiseSqrt()).cwiseAbs().maxCoeff() < 1e-7 * (1 + dep.maxCoeff()));
+    // Causal stacks never read the future; bidirectional ones do.
+    const double future = dep.triangularView<Eigen::StrictlyUpper>().toDenseMatrix().norm();
+    if (bidi)
+      CHECK(future > 1e-3);
+    else
+      CHECK(future == 0.0);
+  }
 }
 
 TEST_CASE("gradient flow: paths in depth", "[gradient_flow]") {
@@ -82,7 +128,25 @@ TEST_CASE("gradient-flow command writes its datasets and refuses bad input", "[g
   }
   const std::string bad = dir / "bad.h5";
   write_model(test::random_model(1, {{CellType::Gru, 3}}, 1, 0.5, true), bidi, Provenance{});
-  test::expect_clean_failure(test::run_cli({"gradient-flow", bidi, "-o", bad}), bad, {"bidirectional"});
+  const Model mb = test::random_model(1, {{CellType::Gru, 3}, {CellType::RnnTanh, 2}}, 1, 0.5, true);
+  write_model(mb, bidi, Provenance{});
+  {
+    // A bidirectional stack: the dependency of each output step on each input step.
+    const auto rb = test::run_cli({"gradient-flow", bidi, "-o", out, "--steps", "9", "--set",
+                                   "input.sinusoids=[{channel=0, amplitude=0.5, frequency=0.1}]"});
+    INFO(rb.err);
+    REQUIRE(rb.code == 0);
+    const h5::File f = h5::File::open(out);
+    const MatrixXd dep = f.read_matrix("dependency");
+    REQUIRE(dep.rows() == 9);
+    REQUIRE(dep.cols() == 9);
+    CHECK(f.read_int("depth_path_counts") == std::vector<long long>{1, 1});
+    CHECK_FALSE(f.has("jacobian_norms"));
+    CHECK(dep(0, 8) > 0.0);  // the first output reads the last input through the reverse direction
+    CHECK(dep(8, 0) > 0.0);
+  }
+  test::expect_clean_failure(test::run_cli({"gradient-flow", bidi, "-o", bad, "--input-file", in}), bad,
+                             {"bidirectional", "h0"});
   test::expect_clean_failure(test::run_cli({"gradient-flow", model, "-o", bad, "--input-file", in, "--sample", "2"}),
                              bad, {"sample", "2"});
   test::expect_clean_failure(test::run_cli({"gradient-flow", model, "-o", bad, "--input-file", in, "--steps", "21"}),

@@ -32,6 +32,10 @@ with open(os.path.join(work, "m.toml"), "w") as f:
             '[[layers]]\ncell = "gru"\nhidden_size = 6\n'
             '[[layers]]\ncell = "lstm"\nhidden_size = 4\n')
 run("init", "m.toml", "-o", "m.h5")
+with open(os.path.join(work, "bidi.toml"), "w") as f:
+    f.write('input_size = 1\nseed = 3\nbidirectional = true\n'
+            '[[layers]]\ncell = "gru"\nhidden_size = 5\n[[layers]]\ncell = "rnn_tanh"\nhidden_size = 4\n')
+run("init", "bidi.toml", "-o", "bidi.h5")
 with h5py.File(os.path.join(work, "in.h5"), "w") as f:
     f["inputs"] = np.sin(np.arange(2 * 30)).reshape(2, 30, 1) * 0.5
 sine = "input.sinusoids=[{channel=0, frequency=0.05, amplitude=0.5}]"
@@ -47,6 +51,8 @@ made = {
                  "lyapunov"),
     "gradient-flow": (["gradient-flow", "m.h5", "-o", "gradient-flow.h5", "--steps", "40", "--set", sine],
                       "gradient_flow"),
+    "dependency": (["gradient-flow", "bidi.h5", "-o", "dependency.h5", "--steps", "30", "--set", sine],
+                   "gradient_flow"),
 }
 for name, (args, _) in made.items():
     run(*args)

@@ -2,6 +2,7 @@
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/model/stack.hpp>
 #include <stackdyn/training/bptt.hpp>
+#include <stackdyn/training/parameters.hpp>
 
 namespace stackdyn {
 
@@ -104,6 +105,7 @@ void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate) {
     gOut_ = gPred;
   }
   for (auto& ly : layers_) ly.gSkip.setZero(ly.H.rows(), cols);
+  gX_.setZero(m.input_size, cols);
   layers_.back().gY = gOut_;
   for (int i = L - 1; i >= 0; --i) {
     const LayerSpec& spec = m.layers[static_cast<std::size_t>(i)];
@@ -143,7 +145,6 @@ void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate) {
     }
     if (spec.residual && spec.residual_proj.size() > 0)
       gspec.residual_proj.noalias() += ly.gY * ly.U.topRows(w_below).transpose();
-    if (i == 0) break;
     // The cotangent of the (masked) stream that this layer read: its input and its residual term.
     auto gIn = ly.gU.topRows(w_below);
     if (spec.residual) {
@@ -152,6 +153,11 @@ void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate) {
       else
         gIn += ly.gY;
     }
+    if (i == 0) {
+      gX_ += gIn;  // the input stream y^(0) = x, never masked
+      break;
+    }
+    if (spec.skip && i == 1) gX_ += ly.gU.bottomRows(ly.gU.rows() - w_below);  // layer 2 (1-based) skips to x
     Layer& below = layers_[static_cast<std::size_t>(i - 1)];
     if (!masks_.empty())
       below.gY = gIn.cwiseProduct(masks_[static_cast<std::size_t>(i - 1)]);
@@ -159,6 +165,34 @@ void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate) {
       below.gY = gIn;
     if (spec.skip && i >= 2) layers_[static_cast<std::size_t>(i - 2)].gSkip += ly.gU.bottomRows(ly.gU.rows() - w_below);
   }
+}
+
+MatrixXd output_input_dependency(const Model& model, const ConstMatRef& X, const std::vector<VectorXd>& init) {
+  Model m = model;  // y is the top stream: without the readout
+  m.readout_weight.resize(0, 0);
+  m.readout_bias.resize(0);
+  const int O = m.output_size(), d = m.input_size;
+  const auto T = static_cast<int>(X.cols());
+  if (X.rows() != d)
+    throw InputError("output_input_dependency: inputs of " + std::to_string(X.rows()) + " rows; expected input_size = " +
+                     std::to_string(d));
+  // Batch column t*O + k: sample k, a copy of the sequence whose cotangent is the k-th unit of y_t.
+  MatrixXd Xr(d, static_cast<Eigen::Index>(T) * O);
+  for (int t = 0; t < T; ++t) Xr.middleCols(static_cast<Eigen::Index>(t) * O, O) = X.col(t).replicate(1, O);
+  std::vector<MatrixXd> init_r;
+  for (const auto& v : init) init_r.push_back(v.replicate(1, O));
+  Bptt bptt(m);
+  bptt.forward(Xr, O, T, init_r);
+  Model grad = zeros_like(m);
+  MatrixXd gY = MatrixXd::Zero(O, Xr.cols()), dep(T, T);
+  for (int t = 0; t < T; ++t) {
+    gY.middleCols(static_cast<Eigen::Index>(t) * O, O).setIdentity();
+    bptt.backward(gY, grad);
+    gY.middleCols(static_cast<Eigen::Index>(t) * O, O).setZero();
+    const MatrixXd& gX = bptt.input_cotangent();
+    for (int s = 0; s < T; ++s) dep(t, s) = gX.middleCols(static_cast<Eigen::Index>(s) * O, O).norm();
+  }
+  return dep;
 }
 
 MatrixXd full_state_adjoint(const Model& model, const ConstMatRef& X, const ConstMatRef& states, const ConstMatRef& gOut,

@@ -47,6 +47,9 @@ class Bptt {
   void backward(const ConstMatRef& gPred, Model& grad, int truncate = 0);
   /// dL/d(top stream) (output_size, T*B) of the last backward().
   const MatrixXd& output_cotangent() const { return gOut_; }
+  /// dL/dX (input_size, T*B) of the last backward(): through the first layer, its residual
+  /// connection and the second layer's skip connection.
+  const MatrixXd& input_cotangent() const { return gX_; }
 
  private:
   struct Direction {
@@ -62,10 +65,18 @@ class Bptt {
   std::vector<Cell> cells_;  // per layer*D + direction, rebuilt by forward()
   std::vector<Layer> layers_;
   std::vector<MatrixXd> masks_;
-  MatrixXd pred_, gOut_, G_, carry_[2];
+  MatrixXd pred_, gOut_, gX_, G_, carry_[2];
   CellTrace scratch_;
   int B_ = 0, T_ = 0;
 };
+
+/// How much the top stream at each step depends on the input at each step, through the whole
+/// sequence (for bidirectional stacks, whose outputs read the future): (T, T), entry (t, s) =
+/// |d y_t^(L) / d x_s|_F for the sequence X (input_size, T) from the initial states `init`
+/// (as Bptt::forward's, one column each; empty: zeros). One forward pass over a batch of
+/// output_size copies and one backward pass per output step t, the unit cotangents of y_t as
+/// the batch's columns; the readout, if any, is not part of y.
+MatrixXd output_input_dependency(const Model& model, const ConstMatRef& X, const std::vector<VectorXd>& init = {});
 
 /// The full-state adjoint of docs/design.md 4 for a unidirectional model:
 /// g_{T-1} = dl_{T-1}/ds_{T-1}, g_t = dl_t/ds_t + (dF/ds(s_t, x_{t+1}))^T g_{t+1}, where l_t
