@@ -1,15 +1,15 @@
 // odeint's rosenbrock4 with the analytic Jacobian of the continuous-time view (see
-// rosenbrock4_stepper.hpp). Compiled as C++17: Boost 1.74's ublas does not build as C++20.
-#include "rosenbrock4_stepper.hpp"
+// odeint_rosenbrock4.hpp). Compiled as C++17: Boost 1.74's ublas does not build as C++20.
+#include "odeint_rosenbrock4.hpp"
 
-#include "rodas_coefficients.hpp"
+#include "rodas_coefficients.hpp"  // lib/src/dynamics: the coefficients the library's rosenbrock4 uses
 
 #include <boost/numeric/odeint/stepper/rosenbrock4.hpp>
 #include <boost/numeric/odeint/stepper/rosenbrock4_controller.hpp>
 
 #include <algorithm>
 
-namespace stackdyn::detail {
+namespace stackdyn::test {
 namespace {
 namespace odeint = boost::numeric::odeint;
 using Vec = boost::numeric::ublas::vector<double>;
@@ -41,27 +41,32 @@ struct Jacobian {
     sys->count_jacobian_evaluation();
   }
 };
-}  // namespace
+class OdeintRosenbrock4 final : public AdaptiveStepper {
+ public:
+  OdeintRosenbrock4(ContinuousSystem& sys, double atol, double rtol, const Eigen::VectorXd& s0)
+      : impl_(std::make_unique<Impl>(sys, atol, rtol)) {
+    const auto n = static_cast<std::size_t>(s0.size());
+    impl_->x.resize(n);
+    impl_->x_old.resize(n);
+    std::copy(s0.data(), s0.data() + s0.size(), impl_->x.begin());
+  }
+  bool try_step(double& t, double& dt) override;
+  const double* state() const override { return &impl_->x.data()[0]; }
+  void dense(double t, Eigen::VectorXd& out) const override;
+  void copy_state(Eigen::VectorXd& out) const override;
 
-struct Rosenbrock4Stepper::Impl {
-  ContinuousSystem* sys;
-  odeint::rosenbrock4_controller<odeint::rosenbrock4<double, RodasCoefficients>> ctl;
-  Vec x, x_old;
-  double t_old = 0, t_new = 0;
-  Impl(ContinuousSystem& s, double atol, double rtol) : sys(&s), ctl(atol, rtol) {}
+ private:
+  struct Impl {
+    ContinuousSystem* sys;
+    odeint::rosenbrock4_controller<odeint::rosenbrock4<double, detail::RodasCoefficients>> ctl;
+    Vec x, x_old;
+    double t_old = 0, t_new = 0;
+    Impl(ContinuousSystem& s, double atol, double rtol) : sys(&s), ctl(atol, rtol) {}
+  };
+  std::unique_ptr<Impl> impl_;
 };
 
-Rosenbrock4Stepper::Rosenbrock4Stepper(ContinuousSystem& sys, double atol, double rtol, const Eigen::VectorXd& s0)
-    : impl_(std::make_unique<Impl>(sys, atol, rtol)) {
-  const auto n = static_cast<std::size_t>(s0.size());
-  impl_->x.resize(n);
-  impl_->x_old.resize(n);
-  std::copy(s0.data(), s0.data() + s0.size(), impl_->x.begin());
-}
-
-Rosenbrock4Stepper::~Rosenbrock4Stepper() = default;
-
-bool Rosenbrock4Stepper::try_step(double& t, double& dt) {
+bool OdeintRosenbrock4::try_step(double& t, double& dt) {
   Impl& m = *impl_;
   const double t0 = t;
   m.x_old.swap(m.x);
@@ -76,9 +81,7 @@ bool Rosenbrock4Stepper::try_step(double& t, double& dt) {
   return true;
 }
 
-const double* Rosenbrock4Stepper::state() const { return &impl_->x.data()[0]; }
-
-void Rosenbrock4Stepper::dense(double t, Eigen::VectorXd& out) const {
+void OdeintRosenbrock4::dense(double t, Eigen::VectorXd& out) const {
   Impl& m = *impl_;
   Vec v(m.x.size());
   m.ctl.stepper().calc_state(t, v, m.x_old, m.t_old, m.x, m.t_new);
@@ -86,9 +89,16 @@ void Rosenbrock4Stepper::dense(double t, Eigen::VectorXd& out) const {
   std::copy(v.begin(), v.end(), out.data());
 }
 
-void Rosenbrock4Stepper::copy_state(Eigen::VectorXd& out) const {
+void OdeintRosenbrock4::copy_state(Eigen::VectorXd& out) const {
   out.resize(static_cast<Eigen::Index>(impl_->x.size()));
   std::copy(impl_->x.begin(), impl_->x.end(), out.data());
 }
 
-}  // namespace stackdyn::detail
+}  // namespace
+
+std::unique_ptr<AdaptiveStepper> odeint_rosenbrock4(ContinuousSystem& sys, double atol, double rtol,
+                                                    const Eigen::VectorXd& s0) {
+  return std::make_unique<OdeintRosenbrock4>(sys, atol, rtol, s0);
+}
+
+}  // namespace stackdyn::test

@@ -1,28 +1,15 @@
-// odeint's rosenbrock4 on the continuous-time view, behind a small interface without ublas
-// types. Private to the library: its .cpp is compiled as C++17, because Boost 1.74's ublas
-// storage calls std::allocator<T>::construct, which C++20 removed (see CMakeLists.txt).
+// Test reference: odeint's own rosenbrock4 (ublas states, a dense LU of the whole system) on
+// the continuous-time view, plugged into integrate() through IntegratorOptions::stepper. The
+// library's rosenbrock4 (block_rosenbrock4.hpp) is the same method with block-triangular
+// solves; the tests check the two step for step. Its .cpp is compiled as C++17, because
+// Boost 1.74's ublas storage calls std::allocator<T>::construct, which C++20 removed.
 #pragma once
-#include <stackdyn/dynamics/continuous_system.hpp>
+#include <stackdyn/dynamics/integrate.hpp>
 
-#include <memory>
+namespace stackdyn::test {
 
-namespace stackdyn::detail {
+/// An IntegratorOptions::stepper: odeint's rosenbrock4_controller with the analytic Jacobian.
+std::unique_ptr<AdaptiveStepper> odeint_rosenbrock4(ContinuousSystem& sys, double atol, double rtol,
+                                                    const Eigen::VectorXd& s0);
 
-class Rosenbrock4Stepper {
- public:
-  Rosenbrock4Stepper(ContinuousSystem& sys, double atol, double rtol, const Eigen::VectorXd& s0);
-  ~Rosenbrock4Stepper();
-  /// One attempt from the current state at t with step dt (odeint's try_step: on success t
-  /// and dt advance and the state moves on; on failure only dt shrinks).
-  bool try_step(double& t, double& dt);
-  /// The current state and, between the last two accepted times, the dense output.
-  const double* state() const;
-  void dense(double t, Eigen::VectorXd& out) const;
-  void copy_state(Eigen::VectorXd& out) const;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
-}  // namespace stackdyn::detail
+}  // namespace stackdyn::test

@@ -6,7 +6,6 @@
 #include <stackdyn/dynamics/integrate.hpp>
 
 #include "block_rosenbrock4.hpp"
-#include "rosenbrock4_stepper.hpp"
 
 #include <boost/numeric/odeint/stepper/bulirsch_stoer.hpp>
 #include <boost/numeric/odeint/stepper/euler.hpp>
@@ -17,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <sstream>
 
 namespace stackdyn {
@@ -26,8 +26,7 @@ namespace odeint = boost::numeric::odeint;
 using State = Eigen::VectorXd;
 using Algebra = odeint::vector_space_algebra;
 
-constexpr std::string_view kNames[] = {"euler",          "rk4",   "dopri5", "rosenbrock4", "bulirsch_stoer",
-                                       "rosenbrock4_odeint", "cascade", "auto"};
+constexpr std::string_view kNames[] = {"euler", "rk4", "dopri5", "rosenbrock4", "bulirsch_stoer", "cascade", "auto"};
 
 class Driver {
  public:
@@ -38,6 +37,11 @@ class Driver {
   IntegrationStats run(State& s) {
     sys_.hold_input_at(0.0);
     emit(s, 0.0);
+    if (o_.stepper) {
+      const std::unique_ptr<AdaptiveStepper> st = o_.stepper(sys_, o_.atol, o_.rtol, s);
+      dense_adaptive(*st, s);
+      return stats();
+    }
     switch (o_.method) {
       case Method::Euler: {
         odeint::euler<State, double, State, double, Algebra> st;
@@ -52,12 +56,7 @@ class Driver {
       case Method::Dopri5: dopri5(s); break;
       case Method::Rosenbrock4: {
         detail::BlockRosenbrock4<ContinuousSystem> st(sys_, sys_.stack().slices(), o_.atol, o_.rtol, s);
-        rosenbrock4(st, s);
-        break;
-      }
-      case Method::Rosenbrock4Odeint: {
-        detail::Rosenbrock4Stepper st(sys_, o_.atol, o_.rtol, s);
-        rosenbrock4(st, s);
+        dense_adaptive(st, s);
         break;
       }
       case Method::BulirschStoer: bulirsch_stoer(s); break;
@@ -142,8 +141,9 @@ class Driver {
         });
   }
 
+  // A stepper with its own dense output (rosenbrock4, or the caller's).
   template <class Stepper>
-  void rosenbrock4(Stepper& stepper, State& s) {
+  void dense_adaptive(Stepper& stepper, State& s) {
     State out(s.size());
     adaptive(
         false, [&](double& t, double& dt) { return stepper.try_step(t, dt); },
@@ -210,11 +210,10 @@ class Driver {
 std::string_view method_name(Method m) { return kNames[static_cast<int>(m)]; }
 
 Method parse_method(std::string_view name, std::string_view where) {
-  for (int i = 0; i < 8; ++i)
+  for (int i = 0; i < static_cast<int>(std::size(kNames)); ++i)
     if (name == kNames[i]) return static_cast<Method>(i);
   throw InputError(std::string(where) + ": unknown method '" + std::string(name) +
-                   "'; expected one of: euler, rk4, dopri5, rosenbrock4, bulirsch_stoer, rosenbrock4_odeint, "
-                   "cascade, auto");
+                   "'; expected one of: euler, rk4, dopri5, rosenbrock4, bulirsch_stoer, cascade, auto");
 }
 
 Method parse_layer_method(std::string_view name, std::string_view where) {

@@ -133,7 +133,7 @@ const OptionTable& simulation_options() {
       {"--mode", "mode", K::Text, "\"continuous\"", "continuous (the ODE of docs/design.md 3) or discrete (the map)", ""},
       {"--tau", "tau", K::Numbers, "1.0", "Time constants: one value, or one per layer", "continuous"},
       {"--method", "method", K::Text, "\"dopri5\"",
-       "euler, rk4, dopri5, rosenbrock4, bulirsch_stoer, rosenbrock4_odeint, cascade or auto", "continuous"},
+       "euler, rk4, dopri5, rosenbrock4, bulirsch_stoer, cascade or auto", "continuous"},
       {"--rtol", "rtol", K::Number, "1e-6", "Relative tolerance of the adaptive methods", "continuous"},
       {"--atol", "atol", K::Number, "1e-9", "Absolute tolerance of the adaptive methods", "continuous"},
       {"--dt", "dt", K::Number, "0.01", "Fixed step (euler, rk4); first trial step of the adaptive methods", "continuous"},

@@ -11,7 +11,7 @@
 //   | sys.jacobian(s_b, t, b, J, &dfdt) | J = df/ds for sample b, the analytic Jacobian          |
 // J_f = T^{-1} (J_G - I), T = diag(tau) (block-diagonal over the samples of the batch), and
 // df/dt = T^{-1} dG/dx dx/dt. rosenbrock4 (ublas states) uses them through
-// lib/src/dynamics/rosenbrock4_stepper.cpp.
+// lib/src/dynamics/block_rosenbrock4.hpp (and the tests, odeint's own, through tests/odeint_rosenbrock4.cpp).
 #pragma once
 #include <stackdyn/dynamics/inputs.hpp>
 #include <stackdyn/model/stack.hpp>

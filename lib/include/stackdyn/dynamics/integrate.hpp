@@ -8,29 +8,30 @@
 //   | dopri5         | controlled runge_kutta_dopri5 (FSAL)      | adaptive        | dense output |
 //   | rosenbrock4    | odeint's rosenbrock4 and its controller,  | adaptive        | dense output |
 //   |                | on Eigen with block-triangular solves     |                 |              |
-//   |                | (lib/src/dynamics/block_rosenbrock4.hpp)           |                 |              |
+//   |                | (lib/src/dynamics/block_rosenbrock4.hpp)  |                 |              |
 //   | bulirsch_stoer | odeint::bulirsch_stoer                    | adaptive        | steps land on output times |
-//   | rosenbrock4_odeint | odeint::rosenbrock4_controller itself (ublas, dense LU of the whole system): | | |
-//   |                | the same method, kept as an independent check of rosenbrock4 |  |              |
 //   | cascade        | layer by layer, each with its own method (dopri5 or rosenbrock4) and steps, | | |
 //   |                | driven by the dense outputs below (cascade.hpp) | adaptive per layer | dense output |
 //   | auto           | cascade with each layer's method chosen from its diagonal block's eigenvalues | | |
 //
 // Fixed steps divide each output interval into equal steps of at most dt. Adaptive steppers
 // also stop at the input's jumps (pulse edges, held samples), so that no step straddles a
-// discontinuity, and restart their derivative there.
+// discontinuity, and restart their derivative there. A caller may also bring its own adaptive
+// stepper with dense output (IntegratorOptions::stepper): the tests plug odeint's own ublas
+// rosenbrock4 in there as an independent check of the library's.
 #pragma once
 #include <stackdyn/dynamics/continuous_system.hpp>
 #include <stackdyn/core/error.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace stackdyn {
 
-enum class Method { Euler, Rk4, Dopri5, Rosenbrock4, BulirschStoer, Rosenbrock4Odeint, Cascade, Auto };
+enum class Method { Euler, Rk4, Dopri5, Rosenbrock4, BulirschStoer, Cascade, Auto };
 std::string_view method_name(Method m);
 /// InputError naming `where` and the accepted names.
 Method parse_method(std::string_view name, std::string_view where);
@@ -38,6 +39,21 @@ Method parse_method(std::string_view name, std::string_view where);
 Method parse_layer_method(std::string_view name, std::string_view where);
 bool is_adaptive(Method m);
 bool is_cascade(Method m);
+
+/// An adaptive stepper with dense output on the whole (batched) state, owned by integrate().
+class AdaptiveStepper {
+ public:
+  virtual ~AdaptiveStepper() = default;
+  /// One attempt from the current state at t with step dt: on success t and dt advance and
+  /// the state moves on; on failure only dt shrinks.
+  virtual bool try_step(double& t, double& dt) = 0;
+  /// The current state; between the last two accepted times, the dense output.
+  virtual const double* state() const = 0;
+  virtual void dense(double t, Eigen::VectorXd& out) const = 0;
+  virtual void copy_state(Eigen::VectorXd& out) const = 0;
+};
+using StepperFactory = std::function<std::unique_ptr<AdaptiveStepper>(ContinuousSystem& sys, double atol, double rtol,
+                                                                      const Eigen::VectorXd& s0)>;
 
 struct IntegratorOptions {
   Method method = Method::Dopri5;
@@ -52,6 +68,9 @@ struct IntegratorOptions {
   std::vector<double> layer_rtol, layer_atol;
   /// Cascade only: a window is this many steps of the bottom layer (memory per window).
   int window_steps = 256;
+  /// When set, integrate() steps with this instead of `method` (which still names the run in
+  /// messages; it must not be a cascade).
+  StepperFactory stepper;
 };
 
 /// What the cascade did in one layer.
