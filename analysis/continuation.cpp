@@ -154,6 +154,15 @@ int run_continuation(Invocation& inv) {
     g.write("p", {n}, p.data());
     g.write("states", {n, N}, st.data());
     g.set_dim_labels("states", {"point", "state"});
+    {
+      // the readout along the branch, with the input at each point's p
+      MatrixXd S(static_cast<Eigen::Index>(N), static_cast<Eigen::Index>(n)), X(x0.size(), static_cast<Eigen::Index>(n));
+      for (std::size_t k = 0; k < n; ++k) {
+        S.col(static_cast<Eigen::Index>(k)) = b.points[k].state;
+        X.col(static_cast<Eigen::Index>(k)) = input_line ? VectorXd(x0 + p[k] * par.direction) : x0;
+      }
+      write_predictions(g, model, S, X);
+    }
     g.write_int("n_unstable", {n}, nu.data());
     g.write("dp_dsigma", {n}, dp.data());
     g.write_complex("critical_eigenvalue", {n}, crit.data());

@@ -56,6 +56,7 @@ int run_spectrum(Invocation& inv) {
   f.write("states", MatrixXd(S.transpose()));
   f.set_dim_labels("states", {"point", "state"});
   attach_state_axis(f, "states", 1);
+  write_predictions(f, model, S, x);
   f.write("q", {q.size()}, q.data());
   f.set_dim_labels("q", {"point"});
   write_spectra(f, spectra, sys, s.eigen);

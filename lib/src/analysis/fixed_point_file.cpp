@@ -1,6 +1,7 @@
 // The fixed-point result file (see fixed_point_file.hpp).
 #include <stackdyn/analysis/fixed_point_file.hpp>
 #include <stackdyn/model/model_io.hpp>
+#include <stackdyn/model/stack.hpp>
 
 #include <cmath>
 #include <complex>
@@ -72,6 +73,14 @@ void write_continuous_sets(h5::Group& root, h5::Group& fp, const SetClassificati
 }
 
 }  // namespace
+
+void write_predictions(h5::Group& g, const Model& model, const MatrixXd& S, const MatrixXd& X) {
+  if (!model.has_readout()) return;
+  MatrixXd P;
+  predictions_at_states(model, S, X, P);
+  g.write("predictions", MatrixXd(P.transpose()));
+  g.set_dim_labels("predictions", {"point", "output"});
+}
 
 void write_view_description(h5::Group& root, const Model& model, const VectorXd& x, TimeView view,
                             const std::vector<double>& tau) {
@@ -224,6 +233,11 @@ void write_fixed_point_report(h5::Group& root, const Model& model, const VectorX
   write_rows(fp, "states", states, N, {"point", "state"});
   attach_state_axis(root, "fixed_points/states", 1);
   write_doubles(fp, "q", q, "point");
+  {
+    MatrixXd S(static_cast<Eigen::Index>(N), static_cast<Eigen::Index>(K));
+    for (std::size_t k = 0; k < K; ++k) S.col(static_cast<Eigen::Index>(k)) = states[k];
+    write_predictions(fp, model, S, x);
+  }
   write_ints(fp, "counts", counts, "point");
   fp.set_attr("counts_definition", std::string("number of starts (hierarchical: of layer-top starts) that reached the point"));
   fp.set_attr("n_points", static_cast<long long>(K));

@@ -324,10 +324,18 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
 
   // the input beside the states: x(t) at each output time (discrete: x_k, what the step
   // leaving s_k reads), whatever made it (constant, sinusoids, pulses, noise, file)
-  TrajectoryWriter writer(out, N, B, model.input_size, hooks.flush_file);
-  Eigen::MatrixXd X_out(model.input_size, B);
+  // and, with a readout, the model's prediction there (the readout of the top stream built
+  // from the state and that input: predictions_at_states)
+  const bool readout = model.has_readout() && !model.bidirectional;
+  TrajectoryWriter writer(out, N, B, model.input_size, hooks.flush_file, readout ? model.prediction_size() : 0);
+  Eigen::MatrixXd X_out(model.input_size, B), P_out(model.prediction_size(), B);
+  auto predict = [&](const double* states) {
+    if (readout) predictions_at_states(model, Eigen::Map<const Eigen::MatrixXd>(states, N, B), X_out, P_out);
+    return readout ? P_out.data() : nullptr;
+  };
   out.attach_scale("states", 1, "time", "time");
   out.attach_scale("inputs", 1, "time", "time");
+  if (readout) out.attach_scale("predictions", 1, "time", "time");
   attach_state_axis(out, "states", 2);
   attach_state_axis(out, "s0", 1);
   SimulationResult r;
@@ -355,7 +363,7 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
     struct Stopped {};
     auto obs = [&](const Eigen::VectorXd& x, double t) {
       input.at(t, X_out);
-      writer.write(x.data(), t, X_out.data());
+      writer.write(x.data(), t, X_out.data(), predict(x.data()));
       if (hooks.progress) hooks.progress(t / t_end);
       if (hooks.stop && t > 0 && t < t_end && hooks.stop()) throw Stopped{};
     };
@@ -387,7 +395,7 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
   InputSignal::Draws draws;
   IntegrationStats st;
   input.at_step(0, X_out);
-  writer.write(S.data(), 0.0, X_out.data());
+  writer.write(S.data(), 0.0, X_out.data(), predict(S.data()));
   const auto slices = stack.slices();
   for (long long k = 0; k < c.steps; ++k) {
     input.at_step(k, X, draws);
@@ -410,8 +418,10 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
       throw DivergenceError(msg, static_cast<double>(k + 1), layer, st);
     }
     if ((k + 1) % c.every == 0 || k + 1 == c.steps) {
+      // the prediction of the step that produced s_{k+1}: from the input it read (X)
+      if (readout) predictions_at_states(model, S, X, P_out);
       input.at_step(k + 1, X_out);
-      writer.write(S.data(), static_cast<double>(k + 1), X_out.data());
+      writer.write(S.data(), static_cast<double>(k + 1), X_out.data(), readout ? P_out.data() : nullptr);
       if (hooks.progress) hooks.progress(static_cast<double>(k + 1) / static_cast<double>(c.steps));
       if (hooks.stop && k + 1 < c.steps && hooks.stop()) {
         st.outputs = writer.count();

@@ -340,4 +340,33 @@ void Stack::dense_jacobian(const Linearization& lin, bool wrt_state, MatRef J) c
   }
 }
 
+void predictions_at_states(const Model& model, const ConstMatRef& S, const ConstMatRef& X, MatrixXd& P) {
+  if (model.bidirectional) throw InputError("predictions at states: a bidirectional model has no state vector");
+  const Eigen::Index B = S.cols();
+  if (S.rows() != model.state_dim() || X.rows() != model.input_size || (X.cols() != B && X.cols() != 1))
+    throw InputError("predictions at states: states (" + std::to_string(S.rows()) + ", " + std::to_string(B) +
+                     ") and inputs (" + std::to_string(X.rows()) + ", " + std::to_string(X.cols()) +
+                     "); expected (state_dim = " + std::to_string(model.state_dim()) + ", B) and (input_size = " +
+                     std::to_string(model.input_size) + ", B or 1)");
+  const auto slices = model.state_slices();
+  MatrixXd y = X.cols() == B ? MatrixXd(X) : MatrixXd(X.col(0).replicate(1, B)), h;
+  for (int l = 0; l < model.num_layers(); ++l) {
+    const LayerSpec& spec = model.layers[static_cast<std::size_t>(l)];
+    h = S.middleRows(slices[static_cast<std::size_t>(l)].offset, spec.hidden_size);
+    if (spec.residual) {
+      if (spec.residual_proj.size() > 0)
+        h.noalias() += spec.residual_proj * y;
+      else
+        h += y;
+    }
+    y.swap(h);
+  }
+  if (!model.has_readout()) {
+    P = y;
+    return;
+  }
+  P.noalias() = model.readout_weight * y;
+  if (model.readout_bias.size() > 0) P.colwise() += model.readout_bias;
+}
+
 }  // namespace stackdyn

@@ -16,6 +16,9 @@ void write_spectra(h5::Group& g, const std::vector<Spectrum>& spectra, const Fix
 /// The whole fixed-point result below the provenance.
 void write_fixed_point_report(h5::Group& root, const Model& model, const VectorXd& x, const FixedPointSearch& s,
                               const FixedPointReport& rep);
+/// `predictions` (K, O) in g when the model has a readout: its value at each column of S
+/// (state_dim x K), with the input X (one column, or one per state): predictions_at_states.
+void write_predictions(h5::Group& g, const Model& model, const MatrixXd& S, const MatrixXd& X);
 /// Attributes common to the fixed-point files: mode, units, q's definition, input, tau, state layout.
 void write_view_description(h5::Group& root, const Model& model, const VectorXd& x, TimeView view,
                             const std::vector<double>& tau);

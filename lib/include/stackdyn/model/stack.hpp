@@ -114,4 +114,11 @@ class Stack {
   int state_dim_ = 0;
 };
 
+/// The model's prediction at states: its readout (the top stream itself without one) of the
+/// top stream y^(L) built from the states' hidden parts and the input, y^(0) = x, y^(l) =
+/// h^(l) + [residual] (proj) y^(l-1): what `forward` predicts at the step that produced the
+/// state, and the task output at a fixed point. S (state_dim x B); X (input_size x B, or one
+/// column for every state); P (prediction_size x B). Unidirectional models only.
+void predictions_at_states(const Model& model, const ConstMatRef& S, const ConstMatRef& X, MatrixXd& P);
+
 }  // namespace stackdyn
