@@ -33,6 +33,10 @@ OptionTable options() {
       {"--record-every", "record_every", K::Number, "0",
        "Running estimate every r steps (time units); 0: about 100 records", ""},
       {"--threads", "threads", K::Integer, "0", "Threads over the batch (0 = every core)", ""},
+      {"--route", "route", K::Text, "auto",
+       "layers: each layer's own block, the spectrum their union; full: the whole tangent dynamics; "
+       "auto: layers for all exponents, else full",
+       ""},
   };
   t.insert(t.end(), own.begin(), own.end());
   return t;
@@ -73,6 +77,12 @@ int run_lyapunov(Invocation& inv) {
   lo.record_every = length_key(cfg, "record_every", discrete, Range::non_negative());
   lo.threads = static_cast<int>(cfg.get_int("threads", Range::non_negative()));
   lo.seed = static_cast<std::uint64_t>(drive.seed);
+  if (const std::string route = cfg.get_string("route"); route == "layers")
+    lo.route = LyapunovOptions::Route::Layers;
+  else if (route == "full")
+    lo.route = LyapunovOptions::Route::Full;
+  else if (route != "auto")
+    throw cfg.error("route", "unknown route '" + route + "'; expected auto, full or layers");
 
   // Initial states: a file's, the input file's s0, or 0.5 N(0, 1) per component.
   MatrixXd S0;
@@ -116,6 +126,7 @@ int run_lyapunov(Invocation& inv) {
   f.set_attr("steps_or_t_end", lo.length);
   f.set_attr("transient", lo.transient);
   f.set_attr("reorthonormalize_every", lo.reorthonormalize_every);
+  f.set_attr("route", r.route);
   f.set_attr("input_path", drive.input_path);
   if (!discrete) {
     f.set_attr("method", "dopri5 (state and variational equations)");

@@ -38,15 +38,17 @@ VectorXd weight_block_exponents(const Model& m, int layer, TimeView view, double
   return test::descending(r);
 }
 
-void check_known_stack(TimeView view) {
+void check_known_stack(TimeView view, LyapunovOptions::Route route) {
   const Model m = test::contracting_tanh_stack({4, 5, 3}, {0.6, 0.85, 0.95}, 7);
   const std::vector<double> tau = view == TimeView::Discrete ? std::vector<double>{1.0} : std::vector<double>{1, 2, 0.5};
   LyapunovOptions o;
   o.view = view;
+  o.route = route;
   o.tau = tau;
   o.length = view == TimeView::Discrete ? 4000 : 400;
   o.transient = view == TimeView::Discrete ? 400 : 40;
   const LyapunovResult r = lyapunov_spectrum(m, InputSpec{}, random_states(m.state_dim(), 2, 3), o);
+  CHECK(r.route == (route == LyapunovOptions::Route::Full ? "full" : "layers"));
 
   VectorXd expected(m.state_dim());
   Eigen::Index at = 0;
@@ -83,11 +85,60 @@ Model random_tanh(int N, double g, unsigned seed) {
 }  // namespace
 
 TEST_CASE("lyapunov: a contracting tanh stack without biases has log|eig| of its weight blocks", "[lyapunov]") {
-  check_known_stack(TimeView::Discrete);
+  check_known_stack(TimeView::Discrete, LyapunovOptions::Route::Full);
+  check_known_stack(TimeView::Discrete, LyapunovOptions::Route::Auto);  // all exponents: the layers route
 }
 
 TEST_CASE("lyapunov: the continuous view has (Re eig - 1)/tau of the weight blocks", "[lyapunov]") {
-  check_known_stack(TimeView::Continuous);
+  check_known_stack(TimeView::Continuous, LyapunovOptions::Route::Full);
+  check_known_stack(TimeView::Continuous, LyapunovOptions::Route::Layers);
+}
+
+TEST_CASE("lyapunov: the layers route and the full route agree on a chaotic driven stack", "[lyapunov]") {
+  // Two chaotic tanh layers (gain 2.5) above a driven contracting one, with skip and residual
+  // connections between them: off-diagonal blocks the layers route drops.
+  test::LayerDesc a{CellType::RnnTanh, 6}, b{CellType::RnnTanh, 8, true}, c{CellType::RnnTanh, 7, false, true};
+  Model m = test::random_model(1, {a, b, c}, 4, 0.5);
+  Rng rng(6);
+  for (int l = 1; l < 3; ++l) {
+    auto& W = m.layers[static_cast<std::size_t>(l)].fwd.w_hh;
+    for (Eigen::Index i = 0; i < W.size(); ++i) W.data()[i] = 2.5 * rng.normal() / std::sqrt(static_cast<double>(W.rows()));
+  }
+  InputSpec in;
+  in.sinusoids = {{0, 0.8, 0.05, 0.0}};
+  for (const TimeView view : {TimeView::Discrete, TimeView::Continuous}) {
+    for (const int k : {0, 5}) {
+      LyapunovOptions o;
+      o.view = view;
+      o.k = k;
+      o.length = view == TimeView::Discrete ? 20000 : 3000;
+      o.transient = view == TimeView::Discrete ? 500 : 50;
+      o.route = LyapunovOptions::Route::Full;
+      const LyapunovResult full = lyapunov_spectrum(m, in, random_states(m.state_dim(), 1, 2), o);
+      o.route = LyapunovOptions::Route::Layers;
+      const LyapunovResult layers = lyapunov_spectrum(m, in, random_states(m.state_dim(), 1, 2), o);
+      INFO((view == TimeView::Discrete ? "discrete" : "continuous") << ", k = " << k << ": full "
+           << full.exponents.transpose() << "\nlayers " << layers.exponents.transpose());
+      REQUIRE(full.exponents.size() == layers.exponents.size());
+      if (view == TimeView::Discrete) CHECK(full.exponents(0) > 0.01);  // chaotic (the flow of so few units is not)
+      // The same limit; at finite length the estimates differ by O(1/length).
+      CHECK((full.exponents - layers.exponents).cwiseAbs().maxCoeff() < 0.01);
+      if (k == 0) {
+        // The layers' own bases start and move alike on both routes: the same numbers for the
+        // map; in the flow the integrator's steps also follow the whole basis, so nearly.
+        REQUIRE(full.layer_exponents.size() == layers.layer_exponents.size());
+        for (Eigen::Index i = 0; i < full.layer_exponents.size(); ++i) {
+          const double x = full.layer_exponents.data()[i], y = layers.layer_exponents.data()[i];
+          if (std::isnan(x) || std::isnan(y))
+            CHECK((std::isnan(x) && std::isnan(y)));
+          else if (view == TimeView::Discrete)
+            CHECK(x == y);
+          else
+            CHECK(std::abs(x - y) < 1e-3);
+        }
+      }
+    }
+  }
 }
 
 TEST_CASE("lyapunov: at a stable fixed point of an LSTM stack, log|eig| of the Jacobian, cell state included",

@@ -75,24 +75,29 @@ class InPlaceQR {
   bool well_conditioned_ = false;
 };
 
-// The tangent bases of one trajectory: an N x K basis for the spectrum and, with `layers`,
-// each layer's own n_l x n_l basis, carried by the layer's diagonal block A_ll alone.
+// The tangent bases of one trajectory: an N x K basis for the spectrum (K may be 0) and, with
+// `layer_cols` (one entry per layer, or empty), each layer's own n_l x k_l basis, carried by
+// the layer's diagonal block A_ll alone.
 class Tangents {
  public:
-  Tangents(const Stack& stack, int K, bool layers, std::uint64_t seed)
-      : slices_(stack.slices()), N_(stack.state_dim()), K_(K), layers_(layers), T_(N_, K), qr_(N_, K),
+  Tangents(const Stack& stack, int K, const std::vector<int>& layer_cols, std::uint64_t seed)
+      : slices_(stack.slices()), N_(stack.state_dim()), K_(K), layers_(!layer_cols.empty()), T_(N_, K), qr_(N_, K),
         sums_(VectorXd::Zero(K)) {
     // A random start: a coordinate basis can sit in an invariant subspace (the top layer's
     // coordinates are one, for a block lower-triangular Jacobian).
     Rng rng(seed);
     for (Eigen::Index i = 0; i < T_.size(); ++i) T_.data()[i] = rng.normal();
     if (layers_) {
-      for (const auto& s : slices_) {
-        layer_.push_back(MatrixXd::Identity(s.size, s.size));
-        layer_tmp_.emplace_back(s.size, s.size);
-        blocks_.emplace_back(s.size, s.size);
-        layer_qr_.emplace_back(s.size, s.size);
-        layer_sums_.push_back(VectorXd::Zero(s.size));
+      for (std::size_t l = 0; l < slices_.size(); ++l) {
+        const int n = slices_[l].size, k = layer_cols[l];
+        // all columns: the identity (any basis of the whole layer serves); fewer: random
+        layer_.push_back(MatrixXd::Identity(n, k));
+        if (k < n)
+          for (Eigen::Index i = 0; i < layer_.back().size(); ++i) layer_.back().data()[i] = rng.normal();
+        layer_tmp_.emplace_back(n, k);
+        blocks_.emplace_back(n, n);
+        layer_qr_.emplace_back(n, k);
+        layer_sums_.push_back(VectorXd::Zero(k));
       }
     }
     orthonormalise(false);
@@ -127,11 +132,24 @@ class Tangents {
 
   // Q R = basis; basis = Q; with `count`, log|R_ii| added to the sums.
   void orthonormalise(bool count) {
-    qr_.run(T_, count ? &sums_ : nullptr);
+    if (K_ > 0) qr_.run(T_, count ? &sums_ : nullptr);
     for (std::size_t l = 0; l < layer_.size(); ++l) layer_qr_[l].run(layer_[l], count ? &layer_sums_[l] : nullptr);
   }
 
-  const VectorXd& sums() const { return sums_; }
+  // The sums the spectrum is read from: the whole basis's, or (no whole basis) the layers'
+  // one after the other, whose union it is.
+  VectorXd sums() const {
+    if (K_ > 0) return sums_;
+    Eigen::Index n = 0;
+    for (const auto& v : layer_sums_) n += v.size();
+    VectorXd all(n);
+    n = 0;
+    for (const auto& v : layer_sums_) {
+      all.segment(n, v.size()) = v;
+      n += v.size();
+    }
+    return all;
+  }
   const std::vector<VectorXd>& layer_sums() const { return layer_sums_; }
 
  private:
@@ -194,10 +212,11 @@ void at_event(Tangents& tg, const Schedule& sc, double t, SampleRun& run) {
 }
 
 SampleRun run_discrete(const Stack& stack, const InputSignal& input_proto, const VectorXd& s0, int b, int K,
-                       bool layers, const Schedule& sc, std::uint64_t seed) {
+                       const std::vector<int>& layer_cols, const Schedule& sc, std::uint64_t seed) {
   InputSignal input = input_proto;  // its caches are not shared between threads
   const int N = stack.state_dim(), d = stack.input_size();
-  Tangents tg(stack, K, layers, seed);
+  const bool layers = !layer_cols.empty();
+  Tangents tg(stack, K, layer_cols, seed);
   MatrixXd X(d, input.batch()), dX = MatrixXd::Zero(d, K), next(N, K);
   VectorXd s = s0;
   Stack::Linearization lin = stack.linearize(VectorXd::Zero(d), s);
@@ -210,8 +229,10 @@ SampleRun run_discrete(const Stack& stack, const InputSignal& input_proto, const
     if (const int l = first_nonfinite_layer(stack, lin.s_next); l >= 0)
       throw RunError("the trajectory left the finite numbers at step " + std::to_string(n + 1) + " in layer " +
                      std::to_string(l) + " (sample " + std::to_string(b) + ")");
-    stack.jvp(lin, dX, tg.basis(), next);
-    tg.basis().swap(next);
+    if (K > 0) {
+      stack.jvp(lin, dX, tg.basis(), next);
+      tg.basis().swap(next);
+    }
     if (layers) tg.advance_layers(stack, lin);
     s = lin.s_next;
     const auto t = static_cast<double>(n + 1);
@@ -245,18 +266,21 @@ class Variational {
     const Eigen::Map<const MatrixXd> Q(y.data() + N_, N_, K_);
     stack_.linearize(X_.col(b_), s, lin_);
     Eigen::Map<VectorXd>(dy.data(), N_) = inv_tau_.cwiseProduct(lin_.s_next - s);
-    stack_.jvp(lin_, dX_, Q, JQ_);
-    Eigen::Map<MatrixXd>(dy.data() + N_, N_, K_) = inv_tau_.asDiagonal() * (JQ_ - Q);
+    if (K_ > 0) {
+      stack_.jvp(lin_, dX_, Q, JQ_);
+      Eigen::Map<MatrixXd>(dy.data() + N_, N_, K_) = inv_tau_.asDiagonal() * (JQ_ - Q);
+    }
     if (!layers_) return;
     const auto& A = tg_.diagonal_blocks(stack_, lin_);
     Eigen::Index at = N_ + static_cast<Eigen::Index>(N_) * K_;
     for (std::size_t l = 0; l < A.size(); ++l) {
       const auto& sl = stack_.slices()[l];
-      const Eigen::Map<const MatrixXd> Ql(y.data() + at, sl.size, sl.size);
-      Eigen::Map<MatrixXd> dQl(dy.data() + at, sl.size, sl.size);
+      const Eigen::Index k = tg_.layer_basis(l).cols();
+      const Eigen::Map<const MatrixXd> Ql(y.data() + at, sl.size, k);
+      Eigen::Map<MatrixXd> dQl(dy.data() + at, sl.size, k);
       dQl.noalias() = A[l] * Ql;
       dQl = inv_tau_(sl.offset) * (dQl - Ql);
-      at += static_cast<Eigen::Index>(sl.size) * sl.size;
+      at += static_cast<Eigen::Index>(sl.size) * k;
     }
   }
   long long rhs() const { return rhs_; }
@@ -292,11 +316,12 @@ void tangents_to_vector(Tangents& tg, const Stack& stack, VectorXd& y, bool to_v
 }
 
 SampleRun run_continuous(const Stack& stack, const InputSignal& input_proto, const VectorXd& s0, int b, int K,
-                         bool layers, const Schedule& sc, const LyapunovOptions& o, const VectorXd& inv_tau,
-                         std::uint64_t seed) {
+                         const std::vector<int>& layer_cols, const Schedule& sc, const LyapunovOptions& o,
+                         const VectorXd& inv_tau, std::uint64_t seed) {
   InputSignal input = input_proto;
   const int N = stack.state_dim();
-  Tangents tg(stack, K, layers, seed);
+  const bool layers = !layer_cols.empty();
+  Tangents tg(stack, K, layer_cols, seed);
   Variational sys(stack, input, b, inv_tau, K, layers, tg);
   VectorXd y(N + tg.size());
   y.head(N) = s0;
@@ -408,7 +433,14 @@ LyapunovResult lyapunov_spectrum(const Model& model, const InputSpec& spec, cons
                      std::to_string(S0.rows()) + "); expected (batch >= 1, state_dim = " + std::to_string(N) + ")");
   const InputSignal input(spec, model.input_size, B, "lyapunov input");
   const int K = o.k == 0 ? N : o.k;
-  const bool layers = K == N;
+  const bool by_layers =
+      o.route == LyapunovOptions::Route::Layers || (o.route == LyapunovOptions::Route::Auto && K == N);
+  // Columns of each layer's own basis: all of them beside the whole basis when K = N (for
+  // layer_exponents); min(K, n_l) on the layers route; none otherwise.
+  std::vector<int> layer_cols;
+  if (by_layers || K == N)
+    for (const auto& s : stack.slices()) layer_cols.push_back(by_layers ? std::min(K, s.size) : s.size);
+  const int K_full = by_layers ? 0 : K;
 
   Schedule sc{o.transient, o.length, o.reorthonormalize_every, o.record_every};
   if (sc.record == 0) {
@@ -426,11 +458,12 @@ LyapunovResult lyapunov_spectrum(const Model& model, const InputSpec& spec, cons
   parallel_for(static_cast<std::size_t>(B), o.threads, [&](std::size_t b) {
     const std::uint64_t seed = o.seed * 1000003ULL + b;
     const VectorXd s0 = S0.col(static_cast<Eigen::Index>(b));
-    runs[b] = discrete ? run_discrete(stack, input, s0, static_cast<int>(b), K, layers, sc, seed)
-                       : run_continuous(stack, input, s0, static_cast<int>(b), K, layers, sc, o, inv_tau, seed);
+    runs[b] = discrete ? run_discrete(stack, input, s0, static_cast<int>(b), K_full, layer_cols, sc, seed)
+                       : run_continuous(stack, input, s0, static_cast<int>(b), K_full, layer_cols, sc, o, inv_tau, seed);
   });
 
   LyapunovResult r;
+  r.route = by_layers ? "layers" : "full";
   const std::size_t n_rec = runs[0].records.size();
   // Record times: where sample 0 recorded (every sample has the same schedule).
   r.record_times.resize(static_cast<Eigen::Index>(n_rec));
@@ -447,14 +480,14 @@ LyapunovResult lyapunov_spectrum(const Model& model, const InputSpec& spec, cons
     const auto& run = runs[static_cast<std::size_t>(b)];
     for (std::size_t i = 0; i < n_rec; ++i)
       r.running.row(static_cast<Eigen::Index>(i)) +=
-          sorted_descending(run.records[i] / r.record_times(static_cast<Eigen::Index>(i))).transpose() / B;
-    r.per_sample.row(b) = sorted_descending(run.records.back() / o.length).transpose();
+          sorted_descending(run.records[i] / r.record_times(static_cast<Eigen::Index>(i))).head(K).transpose() / B;
+    r.per_sample.row(b) = sorted_descending(run.records.back() / o.length).head(K).transpose();
     r.rhs_evaluations += run.rhs;
   }
   r.exponents = r.per_sample.colwise().mean().transpose();
   r.running.bottomRows(1) = r.exponents.transpose();  // the same numbers, not a re-rounded mean
   r.kaplan_yorke = kaplan_yorke_dimension(r.exponents, N);
-  if (layers) {
+  if (K == N) {
     int n_max = 0;
     for (const auto& s : stack.slices()) n_max = std::max(n_max, s.size);
     r.layer_exponents = MatrixXd::Constant(L, n_max, kNaN);
