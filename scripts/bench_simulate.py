@@ -37,9 +37,8 @@ import sys
 import tempfile
 import time
 
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_env  # noqa: E402  (one thread, OpenBLAS's best kernels: before numpy)
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -182,7 +181,7 @@ def main():
     a_ = np.random.default_rng(0).random((1000, 1000))
     best = min(timeit_gemm(a_) for _ in range(5))
     eig = float(subprocess.run([a.exe, "dgemm", "1000"], check=True, capture_output=True, text=True).stdout)
-    print(f"machine: dgemm 1000^3, one thread: numpy/OpenBLAS {2e9 / best / 1e9:.1f} GFLOP/s, Eigen {eig:.1f} GFLOP/s; "
+    print(f"machine: dgemm 1000^3, one thread: numpy/OpenBLAS ({bench_env.CORETYPE}) {2e9 / best / 1e9:.1f} GFLOP/s, Eigen {eig:.1f} GFLOP/s; "
           f"load average {os.getloadavg()[0]:.2f}")
     for n in a.sizes:
         print(f"n = {n} units per layer (state {3 * n})")
