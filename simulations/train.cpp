@@ -55,6 +55,7 @@ const std::vector<std::string>& train_keys() {
     std::vector<std::string> k = {"model.file", "model.readout", "data.file", "data.task", "data.samples",
                                   "data.valid_samples", "data.steps", "data.bits", "data.p", "data.period_min",
                                   "data.period_max", "data.period_slow", "data.period_fast", "data.symbols", "data.length", "data.delay", "data.seed",
+                                  "data.digits_file", "data.permutation_seed",
                                   "train.loss", "train.optimizer", "train.lr", "train.momentum", "train.betas",
                                   "train.eps", "train.weight_decay", "train.clip_grad_norm", "train.batch_size",
                                   "train.steps", "train.shuffle", "train.seed", "train.checkpoint_every",
@@ -161,6 +162,8 @@ Setup read_setup(const Config& cfg, std::ostream& err) {
     t.length = static_cast<int>(cfg.get_int("data.length", 5, Range::closed(1, 1e5)));
     t.delay = static_cast<int>(cfg.get_int("data.delay", 10, Range::closed(0, 1e5)));
     t.seed = static_cast<std::uint64_t>(cfg.get_int("data.seed", 1, Range::non_negative()));
+    t.digits_file = cfg.get_string("data.digits_file", "");
+    t.permutation_seed = static_cast<std::uint64_t>(cfg.get_int("data.permutation_seed", 0, Range::non_negative()));
     if (loss && *loss != task_loss(t))
       throw cfg.error("train.loss", "task " + t.name + " needs the loss " + std::string(loss_name(task_loss(t))));
     if (s.model.input_size != task_input_size(t))
@@ -170,12 +173,24 @@ Setup read_setup(const Config& cfg, std::ostream& err) {
       throw cfg.error("data.task", "task " + t.name + " needs " + std::to_string(task_output_size(t)) +
                                        " outputs, but the model predicts " + std::to_string(s.model.prediction_size()) +
                                        " (set model.readout = " + std::to_string(task_output_size(t)) + ")");
-    s.train = make_task(t);
     const long long nv = cfg.get_int("data.valid_samples", 0, Range::closed(0, 1e7));
+    const bool digits = t.name == "digits" || t.name == "permuted_digits";
+    if (digits) {
+      // training and validation split one fixed set of images: together at most all of them
+      const long long n = static_cast<long long>(digits_data(t.digits_file).labels.size());
+      if (t.samples + nv > n)
+        throw cfg.error("data.samples", std::to_string(t.samples) + " training and " + std::to_string(nv) +
+                                            " validation samples, but the digits data set has " + std::to_string(n) +
+                                            " images; expected samples + valid_samples <= " + std::to_string(n));
+    }
+    s.train = make_task(t);
     if (nv > 0) {
       TaskOptions v = t;
       v.samples = static_cast<int>(nv);
-      v.seed = t.seed + 0x9e3779b97f4a7c15ull;
+      if (digits)
+        v.validation = true;  // the last images of the same permutation
+      else
+        v.seed = t.seed + 0x9e3779b97f4a7c15ull;
       s.valid = make_task(v);
       s.has_valid = true;
     }
@@ -543,6 +558,7 @@ const bool registered = register_command({
     // the sections' keys are checked and read by the command's own reader.
     .options = {{"", "model.file", ValueKind::Path, "", "Model: a model file, a run file or FILE.h5:/group", ""},
                 {"", "data.file", ValueKind::Path, "", "Data file (datasets as for stackdyn gradients)", ""},
+                {"", "data.digits_file", ValueKind::Path, "", "The digits tasks' images (default: data/digits.h5)", ""},
                 {"--resume", "", ValueKind::Path, "",
                  "Continue the interrupted run RUN.h5 (its RUN.h5.partial) from its last checkpoint; -o may be left out", ""},
                 {"--interrupt-at", "", ValueKind::Integer, "", "Testing: raise SIGTERM before this step", ""}},

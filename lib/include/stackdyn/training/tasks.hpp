@@ -14,6 +14,14 @@
 //             steps, a cue, then `length` steps in which the targets are the symbols in order;
 //             class `symbols` (blank) elsewhere. Inputs symbols + 2 wide (symbols, blank, cue),
 //             cross-entropy over symbols + 1 classes at every step.
+//   digits    sequential 8 x 8 handwritten digits (data/digits.h5, 1797 images): one pixel per
+//             step (value / 16, row by row, 64 steps), the class at the last step.
+//             cross-entropy over 10 classes, last step. The images are taken in the order of
+//             a permutation drawn from `seed`: the first `samples` for training, the last
+//             `samples` of the same permutation for validation (`validation`), so the two
+//             never share an image.
+//   permuted_digits  the same with the pixels in the order of one fixed permutation drawn
+//             from `permutation_seed` (the same for every seed).
 #pragma once
 #include <stackdyn/training/data.hpp>
 
@@ -32,7 +40,19 @@ struct TaskOptions {
   double period_slow = 50, period_fast = 5;
   int symbols = 4, length = 5, delay = 10;
   std::uint64_t seed = 0;
+  std::string digits_file;             ///< digits tasks: empty = the source tree's data/digits.h5
+  std::uint64_t permutation_seed = 0;  ///< permuted_digits: the pixel order
+  bool validation = false;             ///< digits tasks: the last `samples` images of the permutation
 };
+
+/// The digits tasks' images: images (1797, 64) and labels, from `path` (empty: the default).
+/// InputError naming the file for a missing or malformed one.
+struct DigitsData {
+  MatrixXd images;  ///< (64, n): one image per column, pixels 0..16, row-major
+  std::vector<long long> labels;
+  std::string path;
+};
+const DigitsData& digits_data(const std::string& path);
 
 /// The names above.
 const std::vector<std::string>& task_names();
