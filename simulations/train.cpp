@@ -71,7 +71,8 @@ const std::vector<std::string>& train_keys() {
 Config inline_model_config(const Config& cfg) {
   Config mc = Config::from_string("", cfg.name() + " [model]");
   for (const auto& key : model_config_keys()) {
-    if (key.rfind("layers.*.", 0) == 0) continue;
+    // model.readout is the training's own key (it also adds a readout to a model file's model)
+    if (key.rfind("layers.*.", 0) == 0 || key == "readout") continue;
     if (auto v = cfg.value_text("model." + key)) mc.set(key, *v);
   }
   const std::size_t n = cfg.array_size("model.layers");
@@ -106,7 +107,7 @@ Setup read_setup(const Config& cfg, std::ostream& err) {
   // --- model
   if (cfg.has("model.file")) {
     for (const auto& key : model_config_keys())
-      if (cfg.has("model." + key.substr(0, key.find('.'))))
+      if (key != "readout" && cfg.has("model." + key.substr(0, key.find('.'))))
         throw cfg.error("model." + key.substr(0, key.find('.')), "an inline architecture and model.file exclude each other");
     s.model_path = cfg.get_string("model.file");  // relative to the configuration: resolved by the dispatcher
     s.model = read_model_spec(s.model_path);

@@ -419,10 +419,36 @@ TEST_CASE("the shipped descriptions build", "[init]") {
     const Model m = model_from_config(Config::from_file(dir + "model_example.toml"));
     CHECK(m.num_layers() == 2);
     CHECK(m.layers[1].cell == CellType::DeepTransition);
+    CHECK(m.readout_weight.rows() == 3);
+    CHECK(m.readout_weight.cols() == m.output_size());
   }
 #else
   WARN("STACKDYN_SOURCE_DIR not defined: shipped descriptions not checked");
 #endif
+}
+
+TEST_CASE("init draws a readout as torch's nn.Linear does", "[init]") {
+  const std::string desc = "input_size = 2\nseed = 4\nreadout = 5\n[[layers]]\ncell = 'gru'\nhidden_size = 6\n"
+                           "[[layers]]\ncell = 'lstm'\nhidden_size = 9\nresidual = true\n";
+  const Model m = model_from_config(Config::from_string(desc, "model.toml"));
+  REQUIRE(m.readout_weight.rows() == 5);
+  REQUIRE(m.readout_weight.cols() == 9);  // the top stream
+  REQUIRE(m.readout_bias.size() == 5);
+  const double k = 1.0 / 3.0;             // 1/sqrt(9)
+  CHECK(m.readout_weight.cwiseAbs().maxCoeff() <= k);
+  CHECK(m.readout_bias.cwiseAbs().maxCoeff() <= k);
+  CHECK(m.readout_weight.cwiseAbs().maxCoeff() > 0.5 * k);  // spread over the range, not zeros
+  // Drawn after the layers: the layers are the same as without a readout.
+  const Model plain = model_from_config(Config::from_string(
+      "input_size = 2\nseed = 4\n[[layers]]\ncell = 'gru'\nhidden_size = 6\n"
+      "[[layers]]\ncell = 'lstm'\nhidden_size = 9\nresidual = true\n",
+      "model.toml"));
+  CHECK(plain.layers[1].fwd.w_hh == m.layers[1].fwd.w_hh);
+  CHECK(plain.layers[1].residual_proj == m.layers[1].residual_proj);
+  CHECK_FALSE(plain.has_readout());
+  CHECK_THROWS_WITH(model_from_config(Config::from_string("input_size = 2\nreadout = 0\n[[layers]]\ncell = 'gru'\n"
+                                                          "hidden_size = 6\n", "model.toml")),
+                    Catch::Matchers::Contains("readout"));
 }
 
 // --- bad input ----------------------------------------------------------------------------
@@ -434,7 +460,7 @@ TEST_CASE("invalid descriptions: one line naming the file and the key", "[init]"
   CHECK_THAT(build_error(head + "cell = 'gru'\nhiden_size = 4\n"),
              StartsWith("model.toml: unknown key 'layers[0].hiden_size' (expected one of: cell, hidden_size, bias,"));
   CHECK_THAT(build_error("input_sise = 2\n"), StartsWith("model.toml: unknown key 'input_sise' (expected one of: "
-                                                         "input_size, seed, bidirectional, dropout, layers)"));
+                                                         "input_size, seed, bidirectional, dropout, layers, readout)"));
   {
     const std::string msg = build_error(head + "cell = 'gur'\nhidden_size = 4\n");
     CHECK_THAT(msg, StartsWith("model.toml: key 'layers[0].cell'"));

@@ -30,6 +30,7 @@ const std::vector<std::string>& model_config_keys() {
       "layers.*.transition_hidden",
       "layers.*.transition_residual",
       "layers.*.activation",
+      "readout",
   };
   return keys;
 }
@@ -238,6 +239,15 @@ Model model_from_config(const Config& cfg, long long* seed_out) {
     const int width = model.stream_width(l);
     if (spec.residual && below != width)
       fill_uniform(spec.residual_proj, width, below, 1.0 / std::sqrt(static_cast<double>(below)), rng);
+  }
+  if (cfg.has("readout")) {
+    // A linear readout of the top stream with O outputs, drawn after the layers as torch's
+    // nn.Linear draws its parameters: weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)).
+    const int O = width_key(cfg, "readout");
+    const int in = model.output_size();
+    const double k = 1.0 / std::sqrt(static_cast<double>(in));
+    fill_uniform(model.readout_weight, O, in, k, rng);
+    fill_uniform(model.readout_bias, O, k, rng);
   }
 
   model.validate(cfg.name());
