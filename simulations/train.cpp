@@ -4,6 +4,8 @@
 #include "command.hpp"
 #include "command_util.hpp"
 
+#include <stackdyn/analysis/fixed_point_analysis.hpp>
+#include <stackdyn/analysis/fixed_point_file.hpp>
 #include <stackdyn/core/config.hpp>
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/core/format.hpp>
@@ -60,7 +62,8 @@ const std::vector<std::string>& train_keys() {
                                   "train.eps", "train.weight_decay", "train.clip_grad_norm", "train.batch_size",
                                   "train.steps", "train.shuffle", "train.seed", "train.checkpoint_every",
                                   "train.lr_schedule", "train.lr_step_size", "train.lr_gamma", "train.lr_min",
-                                  "train.truncate", "train.dropout", "train.probe_batch", "train.valid_every"};
+                                  "train.truncate", "train.dropout", "train.probe_batch", "train.valid_every",
+                                  "train.fixed_points_every", "train.fixed_points_starts"};
     for (const auto& m : model_config_keys()) k.push_back("model." + m);
     return k;
   }();
@@ -95,6 +98,8 @@ struct Setup {
   double clip = 0;
   int batch = 32, truncate = 0, probe_batch = 4, valid_every = 1;
   long long steps = 100, checkpoint_every = 0;
+  long long fixed_points_every = 0;  // fixed points of the checkpoints at multiples of this step
+  int fixed_points_starts = 256;
   bool shuffle = true;
   std::uint64_t seed = 0;
   std::vector<double> dropout;  // per gap
@@ -226,6 +231,17 @@ Setup read_setup(const Config& cfg, std::ostream& err) {
   s.steps = cfg.get_int("train.steps", 100, Range::positive());
   s.shuffle = cfg.get_bool("train.shuffle", true);
   s.checkpoint_every = cfg.get_int("train.checkpoint_every", 0, Range::non_negative());
+  s.fixed_points_every = cfg.get_int("train.fixed_points_every", 0, Range::non_negative());
+  s.fixed_points_starts = static_cast<int>(cfg.get_int("train.fixed_points_starts", 256, Range::closed(1, 1e6)));
+  if (s.fixed_points_every > 0) {
+    if (s.checkpoint_every == 0 || s.fixed_points_every % s.checkpoint_every != 0)
+      throw cfg.error("train.fixed_points_every", std::to_string(s.fixed_points_every) +
+                                                     " steps, but checkpoints come every " +
+                                                     std::to_string(s.checkpoint_every) +
+                                                     "; expected a multiple of train.checkpoint_every (> 0)");
+    if (s.model.bidirectional)
+      throw cfg.error("train.fixed_points_every", "the model is bidirectional; fixed points need a causal model");
+  }
   s.truncate = static_cast<int>(cfg.get_int("train.truncate", 0, Range::non_negative()));
   s.probe_batch = static_cast<int>(cfg.get_int("train.probe_batch", 4, Range::non_negative()));
   s.valid_every = static_cast<int>(cfg.get_int("train.valid_every", 1, Range::positive()));
@@ -344,8 +360,20 @@ void write_probe(h5::Group& g, const Model& m, const SequenceData& probe) {
   g.set_dim_labels("states", {"batch", "time", "state"});
 }
 
+// The fixed points of the model at a checkpoint (discrete map, zero input), by the
+// fixed-points command's finder with its defaults: attractors appearing during training.
+void write_checkpoint_fixed_points(h5::Group& g, const Model& m, const Setup& s) {
+  FixedPointSearch search;
+  search.n_init = s.fixed_points_starts;
+  search.seed = s.seed;
+  const VectorXd x = VectorXd::Zero(m.input_size);
+  const FixedPointReport rep = analyse_fixed_points(m, x, search);
+  h5::Group fg = g.create_group("fixed_point_search");
+  write_fixed_point_report(fg, m, x, search, rep);
+}
+
 void write_checkpoint(RunFile& rf, long long step, const Model& model, OptimizerState& st, const SequenceData& probe,
-                      History& hist, const Provenance& prov) {
+                      History& hist, const Provenance& prov, const Setup& s) {
   h5::File& f = rf.file();
   rf.append(hist);
   const std::string name = "checkpoints/" + std::to_string(step);
@@ -353,6 +381,7 @@ void write_checkpoint(RunFile& rf, long long step, const Model& model, Optimizer
   h5::Group g = f.create_group(name);
   write_model(model, g, prov);
   write_probe(g, model, probe);
+  if (s.fixed_points_every > 0 && step % s.fixed_points_every == 0) write_checkpoint_fixed_points(g, model, s);
   h5::Group o = g.create_group("optimizer");
   o.set_attr("step", st.step);
   h5::Group m1 = o.create_group("m1");
@@ -452,7 +481,7 @@ int run_train(Invocation& inv) {
 
   SignalGuard guard;
   History hist;
-  if (start == 0 && s.checkpoint_every > 0) write_checkpoint(rf, 0, s.model, st, probe, hist, prov);
+  if (start == 0 && s.checkpoint_every > 0) write_checkpoint(rf, 0, s.model, st, probe, hist, prov, s);
 
   Bptt bptt(s.model), valid_bptt(s.model);
   Model grad = zeros_like(s.model);
@@ -470,7 +499,7 @@ int run_train(Invocation& inv) {
     if (k == interrupt_at) std::raise(SIGTERM);
     if (g_signal != 0) {
       const int sig = g_signal;
-      write_checkpoint(rf, k, s.model, st, probe, hist, prov);
+      write_checkpoint(rf, k, s.model, st, probe, hist, prov, s);
       rf.close();
       ctx.err << "stackdyn: " << (sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)") << " at step " << k
               << ": checkpoint written to " << partial << "; continue with --resume " << output << "\n";
@@ -495,7 +524,7 @@ int run_train(Invocation& inv) {
     bptt.backward(gPred, grad, s.truncate);
     const std::string bad = first_nonfinite(grad);
     if (!std::isfinite(loss) || !bad.empty()) {
-      write_checkpoint(rf, k, s.model, st, probe, hist, prov);
+      write_checkpoint(rf, k, s.model, st, probe, hist, prov, s);
       rf.close();
       throw RunError("training diverged at step " + std::to_string(k) + ": loss " + std::to_string(loss) +
                      (bad.empty() ? "" : ", first non-finite gradient in " + bad) +
@@ -523,7 +552,7 @@ int run_train(Invocation& inv) {
     optimizer_step(s.model, grad, lr, s.opt, st);
     last_loss = loss;
     if (s.checkpoint_every > 0 && (k + 1) % s.checkpoint_every == 0)
-      write_checkpoint(rf, k + 1, s.model, st, probe, hist, prov);
+      write_checkpoint(rf, k + 1, s.model, st, probe, hist, prov, s);
     const auto now = std::chrono::steady_clock::now();
     if (tty && (now - last_print > std::chrono::milliseconds(250) || k + 1 == s.steps)) {
       const double sec = std::chrono::duration<double>(now - t0).count();
@@ -535,7 +564,7 @@ int run_train(Invocation& inv) {
   }
   if (tty) ctx.err << "\n";
   // Final state: the last checkpoint (with the optimiser) and the final model.
-  if (rf.file().attr_int("last_checkpoint") != s.steps) write_checkpoint(rf, s.steps, s.model, st, probe, hist, prov);
+  if (rf.file().attr_int("last_checkpoint") != s.steps) write_checkpoint(rf, s.steps, s.model, st, probe, hist, prov, s);
   rf.append(hist);
   {
     h5::Group fm = rf.file().create_group("final_model");

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <stackdyn/core/h5.hpp>
 #include <stackdyn/model/model_io.hpp>
+#include <stackdyn/model/stack.hpp>
 #include <stackdyn/training/optimizer.hpp>
 #include <stackdyn/training/parameters.hpp>
 
@@ -91,6 +92,36 @@ TEST_CASE("a run stopped by SIGTERM and resumed equals an uninterrupted one bitw
   CHECK(fa.read_vector("history/loss") == fb.read_vector("history/loss"));
   CHECK(fa.read("history/valid_loss").data == fb.read("history/valid_loss").data);
   CHECK(fa.read("checkpoints/9/states").data == fb.read("checkpoints/9/states").data);
+}
+
+TEST_CASE("fixed_points_every: checkpoints hold the fixed points of their model", "[train][fixed_points]") {
+  test::ScratchDir tmp("train_fp");
+  const std::string cfg = flipflop_config(tmp, "fixed_points_every = 3\nfixed_points_starts = 16\n");
+  const std::string out = tmp / "run.h5";
+  const auto r = test::run_cli({"train", cfg, "-o", out});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const h5::File f = h5::File::open(out);
+  for (const long long step : {0LL, 3LL, 6LL, 9LL}) {
+    const std::string g = "checkpoints/" + std::to_string(step);
+    INFO(g);
+    REQUIRE(f.has(g + "/fixed_point_search/fixed_points/states"));
+    // q recorded against q recomputed here with the checkpoint's own model: 1/2 |F(s) - s|^2
+    const Model m = read_model(f.group(g));
+    const Stack stack(m);
+    const MatrixXd S = f.read_matrix(g + "/fixed_point_search/fixed_points/states");
+    const VectorXd q = f.read_vector(g + "/fixed_point_search/fixed_points/q");
+    REQUIRE(S.rows() >= 1);
+    for (Eigen::Index k = 0; k < S.rows(); ++k) {
+      const VectorXd s = S.row(k).transpose();
+      const double qk = 0.5 * (stack.linearize(VectorXd::Zero(3), s).s_next - s).squaredNorm();
+      CHECK(qk == Approx(q(k)).epsilon(1e-6).margin(1e-20));
+    }
+  }
+  CHECK_FALSE(f.has("checkpoints/10/fixed_point_search"));  // 10 is not a multiple of 3
+  // not a multiple of checkpoint_every: the one-line error
+  const std::string bad = flipflop_config(tmp, "fixed_points_every = 2\n"), out2 = tmp / "bad.h5";
+  test::expect_clean_failure(test::run_cli({"train", bad, "-o", out2}), out2, {"train.fixed_points_every", "3"});
 }
 
 TEST_CASE("optimisers and clipping follow torch's formulas on a hand-computed case", "[train]") {
