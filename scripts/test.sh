@@ -34,7 +34,7 @@ if [[ "${STACKDYN_SKIP_TSAN:-0}" != 1 ]]; then
   bash scripts/tsan.sh
 fi
 if [[ "${STACKDYN_SKIP_FUZZ:-0}" != 1 ]]; then
-  stage "fuzzing (${STACKDYN_FUZZ_SECONDS:-30} s per target)"
-  bash scripts/fuzz.sh "${STACKDYN_FUZZ_SECONDS:-30}"
+  stage "fuzzing (${STACKDYN_FUZZ_SECONDS:-60} s per target)"
+  bash scripts/fuzz.sh "${STACKDYN_FUZZ_SECONDS:-60}"
 fi
 stage "done"
