@@ -196,7 +196,7 @@ int run_continuation(Invocation& inv) {
 const bool registered = register_command({
     .name = "continuation",
     .summary = "Follow fixed points as the constant input or a weight scale varies (pseudo-arclength, through folds)",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+    .positionals = {model_positional(),
                     {"config", "Options as TOML (the keys shown in {key ...}); flags override it",
                      Positional::Kind::Config, false}},
     .options = options(),

@@ -62,7 +62,7 @@ int run_fixed_points(Invocation& inv) {
 const bool registered = register_command({
     .name = "fixed-points",
     .summary = "Find fixed points and slow points for a constant input, with their eigen-analysis",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+    .positionals = {model_positional(),
                     {"config", "Options as TOML (the keys shown in {key ...}); flags override it",
                      Positional::Kind::Config, false}},
     .options = options(),

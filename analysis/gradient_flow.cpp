@@ -138,7 +138,7 @@ int run_gradient_flow(Invocation& inv) {
 const bool registered = register_command({
     .name = "gradient-flow",
     .summary = "Norms of Jacobian products across time and depth along one driven trajectory",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+    .positionals = {model_positional(),
                     {"config", "Options as TOML (the keys shown in {key ...}, simulate's input.* keys); flags override it",
                      Positional::Kind::Config, false}},
     .options = options(),

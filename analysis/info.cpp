@@ -53,7 +53,7 @@ int run_info(Invocation& inv) {
 const bool registered = register_command({
     .name = "info",
     .summary = "Print a model's architecture, parameter counts and state slices",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model}},
+    .positionals = {model_positional()},
     .output = false,
     .run = run_info,
 });

@@ -159,7 +159,7 @@ int run_lyapunov(Invocation& inv) {
 const bool registered = register_command({
     .name = "lyapunov",
     .summary = "Lyapunov spectrum along trajectories (repeated QR of tangent products)",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+    .positionals = {model_positional(),
                     {"config", "Options as TOML (the keys shown in {key ...}, simulate's input.* keys); flags override it",
                      Positional::Kind::Config, false}},
     .options = options(),

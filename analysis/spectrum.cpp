@@ -81,7 +81,7 @@ int run_spectrum(Invocation& inv) {
 const bool registered = register_command({
     .name = "spectrum",
     .summary = "Eigen-analysis of the Jacobian at given states (any states, not only fixed points)",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+    .positionals = {model_positional(),
                     {"states",
                      "States file: dataset 'states' (n, state_dim) or trajectories (batch, time, state_dim) from "
                      "forward or simulate, or a fixed-points result file",

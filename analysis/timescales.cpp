@@ -146,7 +146,7 @@ int run_timescales(Invocation& inv) {
 const bool registered = register_command({
     .name = "timescales",
     .summary = "Each layer's gain over drive frequencies at the stable fixed point, and its timescale",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+    .positionals = {model_positional(),
                     {"config", "Options as TOML (the keys shown in {key ...}); flags override it",
                      Positional::Kind::Config, false}},
     .options = options(),

@@ -4,6 +4,7 @@
 
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/model/model_io.hpp>
+#include <stackdyn/model/stack.hpp>
 #include <stackdyn/model/sequence.hpp>
 
 #include <ostream>
@@ -83,8 +84,8 @@ int run_forward(Invocation& inv) {
   f.write("outputs", {Bz, Tz, static_cast<std::size_t>(r.outputs.rows())}, outs.data());
   f.set_dim_labels("outputs", {"batch", "time", "output"});
   if (model.has_readout()) {
-    Eigen::MatrixXd pred = model.readout_weight * r.outputs;
-    if (model.readout_bias.size() > 0) pred.colwise() += model.readout_bias;
+    Eigen::MatrixXd pred;
+    apply_readout(model, r.outputs, pred);
     const auto p = from_columns(pred, Bz, Tz);
     f.write("predictions", {Bz, Tz, static_cast<std::size_t>(pred.rows())}, p.data());
     f.set_dim_labels("predictions", {"batch", "time", "output"});
@@ -114,7 +115,7 @@ int run_forward(Invocation& inv) {
 const bool registered = register_command({
     .name = "forward",
     .summary = "Run a model over input sequences (torch's outputs, h_n, c_n, and the full states)",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+    .positionals = {model_positional(),
                     {"input", "Input file: 'inputs' (batch, time, input_size), optional h0, c0 or s0", Positional::Kind::Input}},
     .footer = "OUT holds outputs (batch, time, num_directions*hidden), predictions (the readout applied to outputs,\n"
               "when the model has one), h_n and c_n as torch returns them (when the\n"

@@ -58,7 +58,7 @@ int run_gradients(Invocation& inv) {
 const bool registered = register_command({
     .name = "gradients",
     .summary = "Loss and its gradient in every parameter by backpropagation through time",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+    .positionals = {model_positional(),
                     {"data",
                      "Data file: 'inputs' (batch, time, input_size), 'targets' (float: (batch, time, O) or (batch, O); "
                      "int64 classes: (batch, time) or (batch,)), optional h0, c0 or s0",

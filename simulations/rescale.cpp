@@ -43,7 +43,7 @@ int run_rescale(Invocation& inv) {
 const bool registered = register_command({
     .name = "rescale",
     .summary = "A copy of a model with each layer's recurrent spectral radius set",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model}},
+    .positionals = {model_positional()},
     .options = {{"--radius", "radius", ValueKind::Numbers, "", "Spectral radius: one value, or one per layer (required)", ""},
                 {"--blocks", "blocks", ValueKind::Text, "\"gates\"",
                  "Gated cells: 'gates' (each gate's n x n block of weight_hh) or 'candidate' (GRU n, LSTM g)", ""}},

@@ -54,7 +54,7 @@ int run_simulate(Invocation& inv) {
 const bool registered = register_command({
     .name = "simulate",
     .summary = "Trajectories of a model in the discrete or continuous-time view",
-    .positionals = {{"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model},
+    .positionals = {model_positional(),
                     {"config", "Simulation configuration (TOML; see docs/simulation.md)", Positional::Kind::Config, false}},
     .options = simulation_options(),
     .set = true,

@@ -32,6 +32,11 @@ struct Positional {
   bool required = true;
 };
 
+/// The positional of every command that reads a model, named as every command names one.
+inline Positional model_positional() {
+  return {"model", "Model: a model file, a result file holding one, or FILE.h5:/group", Positional::Kind::Model};
+}
+
 struct Invocation {
   Context& ctx;
   Config config;                            ///< file < --set < flags, with the table's defaults

@@ -418,8 +418,9 @@ SimulationResult simulate(const Model& model, const SimulationConfig& c, h5::Gro
       throw DivergenceError(msg, static_cast<double>(k + 1), layer, st);
     }
     if ((k + 1) % c.every == 0 || k + 1 == c.steps) {
-      // the prediction of the step that produced s_{k+1}: from the input it read (X)
-      if (readout) predictions_at_states(model, S, X, P_out);
+      // the prediction of the step that produced s_{k+1}: the readout of the top stream that
+      // step built (from s_{k+1} and the input it read)
+      if (readout) apply_readout(model, stack.output(ws), P_out);
       input.at_step(k + 1, X_out);
       writer.write(S.data(), static_cast<double>(k + 1), X_out.data(), readout ? P_out.data() : nullptr);
       if (hooks.progress) hooks.progress(static_cast<double>(k + 1) / static_cast<double>(c.steps));

@@ -361,11 +361,15 @@ void predictions_at_states(const Model& model, const ConstMatRef& S, const Const
     }
     y.swap(h);
   }
+  apply_readout(model, y, P);
+}
+
+void apply_readout(const Model& model, const ConstMatRef& Y, MatrixXd& P) {
   if (!model.has_readout()) {
-    P = y;
+    P = Y;
     return;
   }
-  P.noalias() = model.readout_weight * y;
+  P.noalias() = model.readout_weight * Y;
   if (model.readout_bias.size() > 0) P.colwise() += model.readout_bias;
 }
 

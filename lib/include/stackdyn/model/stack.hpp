@@ -120,5 +120,7 @@ class Stack {
 /// state, and the task output at a fixed point. S (state_dim x B); X (input_size x B, or one
 /// column for every state); P (prediction_size x B). Unidirectional models only.
 void predictions_at_states(const Model& model, const ConstMatRef& S, const ConstMatRef& X, MatrixXd& P);
+/// P = the model's readout of top-stream columns Y (weight Y + bias), or Y itself without one.
+void apply_readout(const Model& model, const ConstMatRef& Y, MatrixXd& P);
 
 }  // namespace stackdyn
