@@ -272,7 +272,23 @@ def plot_training(f, fig):
     loss = h["loss"][()]
     steps = h["step"][()] if "step" in h else np.arange(len(loss))
     ax = fig.add_subplot(1, 2, 1)
-    ax.semilogy(steps, loss)
+    ax.semilogy(steps, loss, label="loss")
+    # auxiliary objectives, when the run had them (docs/training.md)
+    if "total_loss" in h:
+        ax.semilogy(steps, h["total_loss"][()], "k:", label="total objective")
+    for name, label in (("aux_loss", "auxiliary readout of layer %s"), ("prediction_error", "prediction error, layer %s")):
+        if name in h:
+            d = h[name][()]
+            ids = list(range(d.shape[1]))
+            if name == "aux_loss":  # columns in increasing layer order; the layers name the readouts
+                g = "extra_parameters/aux_readouts"
+                ids = sorted(int(k) for k in f[g]) if g in f else ["#%d" % k for k in ids]
+            for k in range(d.shape[1]):
+                ax.semilogy(steps[:d.shape[0]], np.maximum(d[:, k], 1e-300), "--", label=label % ids[k])
+    if "gate_penalty" in h:
+        ax.semilogy(steps, np.maximum(h["gate_penalty"][()], 1e-300), "-.", label="gate penalty (mean o i)")
+    if len(ax.get_lines()) > 1:
+        ax.legend(fontsize=7)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title("loss")

@@ -14,6 +14,7 @@
 #include <stackdyn/model/model_io.hpp>
 #include <stackdyn/training/bptt.hpp>
 #include <stackdyn/training/data.hpp>
+#include <stackdyn/training/objective.hpp>
 #include <stackdyn/training/optimizer.hpp>
 #include <stackdyn/training/parameters.hpp>
 #include <stackdyn/training/tasks.hpp>
@@ -63,7 +64,9 @@ const std::vector<std::string>& train_keys() {
                                   "train.steps", "train.shuffle", "train.seed", "train.checkpoint_every",
                                   "train.lr_schedule", "train.lr_step_size", "train.lr_gamma", "train.lr_min",
                                   "train.truncate", "train.dropout", "train.probe_batch", "train.valid_every",
-                                  "train.fixed_points_every", "train.fixed_points_starts"};
+                                  "train.fixed_points_every", "train.fixed_points_starts", "train.aux_layers",
+                                  "train.aux_lambda", "train.gate_penalty", "train.fix_gate",
+                                  "train.predictive_coding", "train.pc_lambda"};
     for (const auto& m : model_config_keys()) k.push_back("model." + m);
     return k;
   }();
@@ -103,6 +106,8 @@ struct Setup {
   bool shuffle = true;
   std::uint64_t seed = 0;
   std::vector<double> dropout;  // per gap
+  ObjectiveOptions objective;
+  FixedGate fix_gate = FixedGate::None;
 };
 
 Setup read_setup(const Config& cfg, std::ostream& err) {
@@ -125,15 +130,8 @@ Setup read_setup(const Config& cfg, std::ostream& err) {
     const long long O = cfg.get_int("model.readout", Range::positive());
     if (s.model.has_readout())
       throw cfg.error("model.readout", "the model already has a readout (" + std::to_string(s.model.readout_weight.rows()) + " outputs)");
-    // torch nn.Linear's initialisation: weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)).
-    const int in = s.model.output_size();
-    const double k = 1.0 / std::sqrt(static_cast<double>(in));
     Rng rng(s.seed ^ 0x5eed0fead0u);
-    s.model.readout_weight.resize(O, in);
-    for (Eigen::Index i = 0; i < O; ++i)
-      for (int j = 0; j < in; ++j) s.model.readout_weight(i, j) = rng.uniform(-k, k);
-    s.model.readout_bias.resize(O);
-    for (Eigen::Index i = 0; i < O; ++i) s.model.readout_bias(i) = rng.uniform(-k, k);
+    linear_init(s.model.readout_weight, s.model.readout_bias, static_cast<int>(O), s.model.output_size(), rng);
   }
   // --- data
   std::optional<LossKind> loss;
@@ -264,6 +262,30 @@ Setup read_setup(const Config& cfg, std::ostream& err) {
   bool any = false;
   for (double r : s.dropout) any = any || r > 0;
   if (!any) s.dropout.clear();
+  // --- objectives beside the top-level loss
+  ObjectiveOptions& ob = s.objective;
+  for (double l : cfg.get_double_list("train.aux_layers", {}, Range::closed(0, 1e6))) {
+    if (l != std::floor(l)) throw cfg.error("train.aux_layers", "expected 0-based layer numbers (integers)");
+    ob.aux_layers.push_back(static_cast<int>(l));
+  }
+  ob.aux_lambda = cfg.get_double("train.aux_lambda", 1.0, Range::non_negative());
+  if (cfg.has("train.aux_lambda") && ob.aux_layers.empty())
+    throw cfg.error("train.aux_lambda", "weights the auxiliary readouts, but train.aux_layers names none");
+  ob.gate_penalty = cfg.get_double("train.gate_penalty", 0.0, Range::non_negative());
+  const std::string fix = cfg.get_string("train.fix_gate", "none");
+  if (fix == "none") s.fix_gate = FixedGate::None;
+  else if (fix == "output") s.fix_gate = FixedGate::Output;
+  else if (fix == "input") s.fix_gate = FixedGate::Input;
+  else throw cfg.error("train.fix_gate", "expected \"none\", \"output\" or \"input\", got \"" + fix + "\"");
+  const std::string pc = cfg.get_string("train.predictive_coding", "off");
+  if (pc == "off") ob.pc = PredictiveCoding::Off;
+  else if (pc == "local") ob.pc = PredictiveCoding::Local;
+  else if (pc == "combined") ob.pc = PredictiveCoding::Combined;
+  else throw cfg.error("train.predictive_coding", "expected \"off\", \"local\" or \"combined\", got \"" + pc + "\"");
+  ob.pc_lambda = cfg.get_double("train.pc_lambda", 1.0, Range::non_negative());
+  if (cfg.has("train.pc_lambda") && ob.pc == PredictiveCoding::Off)
+    throw cfg.error("train.pc_lambda", "weights the prediction errors, but train.predictive_coding is off");
+  fix_lstm_gates(s.model, s.fix_gate, cfg.name() + ": key 'train.fix_gate'");
   return s;
 }
 
@@ -307,14 +329,16 @@ class Batches {
 // always ends where its last checkpoint is).
 struct History {
   std::vector<double> loss, valid_loss, accuracy, lr, grad_norm, layer_norms;
+  std::vector<double> total_loss, aux_loss, gate_penalty, prediction_error;  // auxiliary objectives
   void clear() {
     loss.clear(); valid_loss.clear(); accuracy.clear(); lr.clear(); grad_norm.clear(); layer_norms.clear();
+    total_loss.clear(); aux_loss.clear(); gate_penalty.clear(); prediction_error.clear();
   }
 };
 
 class RunFile {
  public:
-  RunFile(h5::File f, const Model& m, bool with_valid, bool with_accuracy)
+  RunFile(h5::File f, const Model& m, bool with_valid, bool with_accuracy, const ObjectiveOptions& ob, bool objective)
       : f_(std::move(f)), L_(static_cast<std::size_t>(m.num_layers())) {
     h5::Group h = f_.has("history") ? f_.group("history") : f_.create_group("history");
     loss_.emplace(h, "loss", h5::Shape{0}, 0);
@@ -323,11 +347,16 @@ class RunFile {
     gl_.emplace(h, "grad_norm_layers", h5::Shape{0, L_, 2}, 0);
     if (with_valid) valid_.emplace(h, "valid_loss", h5::Shape{0}, 0);
     if (with_accuracy) acc_.emplace(h, "accuracy", h5::Shape{0}, 0);
+    if (objective) total_.emplace(h, "total_loss", h5::Shape{0}, 0);
+    if (!ob.aux_layers.empty()) aux_.emplace(h, "aux_loss", h5::Shape{0, ob.aux_layers.size()}, 0);
+    if (ob.gate_penalty > 0) gate_.emplace(h, "gate_penalty", h5::Shape{0}, 0);
+    if (ob.pc != PredictiveCoding::Off) pc_.emplace(h, "prediction_error", h5::Shape{0, L_}, 0);
   }
   h5::File& file() { return f_; }
   /// Closes the datasets, then the file.
   void close() {
     loss_.reset(); lr_.reset(); gn_.reset(); gl_.reset(); valid_.reset(); acc_.reset();
+    total_.reset(); aux_.reset(); gate_.reset(); pc_.reset();
     f_.close();
   }
   long long length() const { return static_cast<long long>(loss_->length()); }
@@ -340,13 +369,17 @@ class RunFile {
     gl_->append(h.layer_norms.data(), n);
     if (valid_) valid_->append(h.valid_loss.data(), n);
     if (acc_) acc_->append(h.accuracy.data(), n);
+    if (total_) total_->append(h.total_loss.data(), n);
+    if (aux_) aux_->append(h.aux_loss.data(), n);
+    if (gate_) gate_->append(h.gate_penalty.data(), n);
+    if (pc_) pc_->append(h.prediction_error.data(), n);
     h.clear();
   }
 
  private:
   h5::File f_;
   std::size_t L_;
-  std::optional<h5::Appender> loss_, lr_, gn_, gl_, valid_, acc_;
+  std::optional<h5::Appender> loss_, lr_, gn_, gl_, valid_, acc_, total_, aux_, gate_, pc_;
 };
 
 // Probe-state trajectories of the model at a checkpoint (eval mode), unidirectional only.
@@ -372,8 +405,16 @@ void write_checkpoint_fixed_points(h5::Group& g, const Model& m, const Setup& s)
   write_fixed_point_report(fg, m, x, search, rep);
 }
 
+// The parameters trained beside the model (auxiliary readouts, predictors), if any.
+void write_extra_parameters(h5::Group& parent, Objective& obj) {
+  if (!obj.active() || obj.parameters().empty()) return;
+  h5::Group e = parent.create_group("extra_parameters");
+  write_blocks(e, obj.parameters());
+}
+
 void write_checkpoint(RunFile& rf, long long step, const Model& model, OptimizerState& st, const SequenceData& probe,
-                      History& hist, const Provenance& prov, const Setup& s) {
+                      History& hist, const Provenance& prov, const Setup& s, Objective& obj,
+                      const std::vector<ParamBlock>& params) {
   h5::File& f = rf.file();
   rf.append(hist);
   const std::string name = "checkpoints/" + std::to_string(step);
@@ -384,11 +425,12 @@ void write_checkpoint(RunFile& rf, long long step, const Model& model, Optimizer
   if (s.fixed_points_every > 0 && step % s.fixed_points_every == 0) write_checkpoint_fixed_points(g, model, s);
   h5::Group o = g.create_group("optimizer");
   o.set_attr("step", st.step);
+  write_extra_parameters(g, obj);
   h5::Group m1 = o.create_group("m1");
-  write_blocks(m1, st.m1);
-  if (st.m2.num_layers() > 0) {
+  write_blocks(m1, blocks_over(params, st.m1));
+  if (!st.m2.empty()) {
     h5::Group m2 = o.create_group("m2");
-    write_blocks(m2, st.m2);
+    write_blocks(m2, blocks_over(params, st.m2));
   }
   f.set_attr("last_checkpoint", step);
   f.flush();
@@ -396,8 +438,7 @@ void write_checkpoint(RunFile& rf, long long step, const Model& model, Optimizer
 
 // The first parameter block (in backward order: readout, then the top layer down) whose
 // gradient is not finite.
-std::string first_nonfinite(Model& grad) {
-  auto blocks = parameter_blocks(grad);
+std::string first_nonfinite(const std::vector<ParamBlock>& blocks) {
   for (auto it = blocks.rbegin(); it != blocks.rend(); ++it)
     if (!it->map().allFinite()) return it->name;
   return "";
@@ -432,7 +473,17 @@ int run_train(Invocation& inv) {
   const std::string partial = output + ".partial";
   Provenance prov = make_provenance(ctx, s.model_path, config_text, static_cast<long long>(s.seed));
 
-  OptimizerState st = make_optimizer_state(s.model, s.opt);
+  // The parameters trained beside the model, drawn after the model's own (readout included).
+  Rng objective_rng(s.seed ^ 0x0b1ec71fe5u);
+  Objective obj(s.model, s.objective, s.model.prediction_size(), objective_rng, cfg.name());
+  // Model and extra parameters: one list for the optimiser, clipping and files.
+  const auto all_params = [&] {
+    auto p = parameter_blocks(s.model);
+    for (const auto& b : obj.parameters()) p.push_back(b);
+    return p;
+  };
+  std::vector<ParamBlock> params = all_params();
+  OptimizerState st = make_optimizer_state(params, s.opt);
   long long start = 0;
   h5::File f;
   if (!resume.empty()) {
@@ -453,10 +504,12 @@ int run_train(Invocation& inv) {
     start = f.attr_int("last_checkpoint");
     const h5::Group g = f.group("checkpoints/" + std::to_string(start));
     s.model = read_model(g);
-    st = make_optimizer_state(s.model, s.opt);
+    params = all_params();
+    if (obj.active() && !obj.parameters().empty()) read_blocks(g.group("extra_parameters"), obj.parameters());
+    st = make_optimizer_state(params, s.opt);
     st.step = g.group("optimizer").attr_int("step");
-    read_blocks(g.group("optimizer/m1"), st.m1);
-    if (s.opt.kind == OptimizerKind::Adam) read_blocks(g.group("optimizer/m2"), st.m2);
+    read_blocks(g.group("optimizer/m1"), blocks_over(params, st.m1));
+    if (s.opt.kind == OptimizerKind::Adam) read_blocks(g.group("optimizer/m2"), blocks_over(params, st.m2));
   } else {
     if (std::filesystem::exists(partial))
       throw InputError(partial + " exists (an interrupted run?): resume it with --resume " + output + " or remove it");
@@ -467,7 +520,7 @@ int run_train(Invocation& inv) {
     f.set_attr("last_checkpoint", -1LL);
     write_state_layout(f, s.model);
   }
-  RunFile rf(std::move(f), s.model, s.has_valid, s.train.y.kind == LossKind::CrossEntropy);
+  RunFile rf(std::move(f), s.model, s.has_valid, s.train.y.kind == LossKind::CrossEntropy, s.objective, obj.active());
   if (rf.length() != start)
     throw InputError(partial + ": history holds " + std::to_string(rf.length()) + " steps but the last checkpoint is at step " +
                      std::to_string(start));
@@ -481,11 +534,13 @@ int run_train(Invocation& inv) {
 
   SignalGuard guard;
   History hist;
-  if (start == 0 && s.checkpoint_every > 0) write_checkpoint(rf, 0, s.model, st, probe, hist, prov, s);
+  if (start == 0 && s.checkpoint_every > 0) write_checkpoint(rf, 0, s.model, st, probe, hist, prov, s, obj, params);
 
   Bptt bptt(s.model), valid_bptt(s.model);
   Model grad = zeros_like(s.model);
-  const auto grad_blocks = parameter_blocks(grad);
+  std::vector<ParamBlock> grad_blocks = parameter_blocks(grad);
+  for (const auto& b : obj.gradients()) grad_blocks.push_back(b);
+  BackwardExtras global_extras, local_extras;
   Batches batches(s.train.N, s.batch, s.shuffle, s.seed);
   SequenceData batch;
   MatrixXd gPred;
@@ -499,7 +554,7 @@ int run_train(Invocation& inv) {
     if (k == interrupt_at) std::raise(SIGTERM);
     if (g_signal != 0) {
       const int sig = g_signal;
-      write_checkpoint(rf, k, s.model, st, probe, hist, prov, s);
+      write_checkpoint(rf, k, s.model, st, probe, hist, prov, s, obj, params);
       rf.close();
       ctx.err << "stackdyn: " << (sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)") << " at step " << k
               << ": checkpoint written to " << partial << "; continue with --resume " << output << "\n";
@@ -521,12 +576,20 @@ int run_train(Invocation& inv) {
     bptt.forward(batch.X, batch.N, batch.T, batch.init, masks);
     const double loss = loss_and_gradient(batch.y, bptt.predictions(), batch.N, batch.T, &gPred);
     for (const auto& b : grad_blocks) b.map().setZero();
-    bptt.backward(gPred, grad, s.truncate);
-    const std::string bad = first_nonfinite(grad);
-    if (!std::isfinite(loss) || !bad.empty()) {
-      write_checkpoint(rf, k, s.model, st, probe, hist, prov, s);
+    Objective::Terms terms;
+    terms.total = loss;
+    if (obj.active()) {
+      terms = obj.evaluate(bptt, batch.y, batch.N, batch.T, loss, global_extras, local_extras);
+      obj.backward(bptt, gPred, grad, s.truncate, global_extras, local_extras);
+    } else {
+      bptt.backward(gPred, grad, s.truncate);
+    }
+    const std::string bad = first_nonfinite(grad_blocks);
+    if (!std::isfinite(loss) || !std::isfinite(terms.total) || !bad.empty()) {
+      write_checkpoint(rf, k, s.model, st, probe, hist, prov, s, obj, params);
       rf.close();
       throw RunError("training diverged at step " + std::to_string(k) + ": loss " + std::to_string(loss) +
+                     (obj.active() ? ", objective " + std::to_string(terms.total) : "") +
                      (bad.empty() ? "" : ", first non-finite gradient in " + bad) +
                      "; the last good parameters are checkpoint " + std::to_string(k) + " of " + partial);
     }
@@ -535,9 +598,15 @@ int run_train(Invocation& inv) {
       hist.layer_norms.push_back(std::hypot(g.fwd.w_ih.norm(), g.bwd.w_ih.norm()));
       hist.layer_norms.push_back(std::hypot(g.fwd.w_hh.norm(), g.bwd.w_hh.norm()));
     }
-    const double gn = s.clip > 0 ? clip_gradient(grad, s.clip) : gradient_norm(grad);
+    const double gn = s.clip > 0 ? clip_gradient(grad_blocks, s.clip) : gradient_norm(grad_blocks);
     const double lr = learning_rate(s.lr, k);
     hist.loss.push_back(loss);
+    if (obj.active()) {
+      hist.total_loss.push_back(terms.total);
+      hist.aux_loss.insert(hist.aux_loss.end(), terms.aux.begin(), terms.aux.end());
+      if (s.objective.gate_penalty > 0) hist.gate_penalty.push_back(terms.gate);
+      hist.prediction_error.insert(hist.prediction_error.end(), terms.pc.begin(), terms.pc.end());
+    }
     hist.lr.push_back(lr);
     hist.grad_norm.push_back(gn);
     if (batch.y.kind == LossKind::CrossEntropy) hist.accuracy.push_back(accuracy(batch.y, bptt.predictions(), batch.N, batch.T));
@@ -549,10 +618,11 @@ int run_train(Invocation& inv) {
       }
       hist.valid_loss.push_back(v);
     }
-    optimizer_step(s.model, grad, lr, s.opt, st);
+    optimizer_step(params, grad_blocks, lr, s.opt, st);
+    fix_lstm_gates(s.model, s.fix_gate, cfg.name());  // weight decay would move the pinned gates
     last_loss = loss;
     if (s.checkpoint_every > 0 && (k + 1) % s.checkpoint_every == 0)
-      write_checkpoint(rf, k + 1, s.model, st, probe, hist, prov, s);
+      write_checkpoint(rf, k + 1, s.model, st, probe, hist, prov, s, obj, params);
     const auto now = std::chrono::steady_clock::now();
     if (tty && (now - last_print > std::chrono::milliseconds(250) || k + 1 == s.steps)) {
       const double sec = std::chrono::duration<double>(now - t0).count();
@@ -564,11 +634,12 @@ int run_train(Invocation& inv) {
   }
   if (tty) ctx.err << "\n";
   // Final state: the last checkpoint (with the optimiser) and the final model.
-  if (rf.file().attr_int("last_checkpoint") != s.steps) write_checkpoint(rf, s.steps, s.model, st, probe, hist, prov, s);
+  if (rf.file().attr_int("last_checkpoint") != s.steps) write_checkpoint(rf, s.steps, s.model, st, probe, hist, prov, s, obj, params);
   rf.append(hist);
   {
     h5::Group fm = rf.file().create_group("final_model");
     write_model(s.model, fm, prov);
+    write_extra_parameters(rf.file(), obj);
   }
   rf.file().set_attr("complete", 1);
   rf.close();

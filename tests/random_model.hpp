@@ -82,4 +82,21 @@ inline Model random_model(int input_size, const std::vector<LayerDesc>& layers, 
   return m;
 }
 
+/// Central differences (step h) of f() in every entry of the parameter block at `data`
+/// (rows x cols, column-major), the entry restored afterwards.
+template <class F>
+Eigen::MatrixXd central_differences(double* data, Eigen::Index rows, Eigen::Index cols, F&& f, double h = 1e-6) {
+  Eigen::MatrixXd fd(rows, cols);
+  for (Eigen::Index i = 0; i < rows * cols; ++i) {
+    const double keep = data[i];
+    data[i] = keep + h;
+    const double lp = f();
+    data[i] = keep - h;
+    const double lm = f();
+    data[i] = keep;
+    fd.data()[i] = (lp - lm) / (2 * h);
+  }
+  return fd;
+}
+
 }  // namespace stackdyn::test

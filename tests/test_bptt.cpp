@@ -71,20 +71,9 @@ void check_gradients(Problem p, int truncate = 0) {
   const auto blocks = parameter_blocks(probe);
   const auto gblocks = parameter_blocks(grad);
   REQUIRE(blocks.size() == gblocks.size());
-  const double h = 1e-6;
   for (std::size_t k = 0; k < blocks.size(); ++k) {
     INFO("parameter " << blocks[k].name);
-    auto w = blocks[k].map();
-    MatrixXd fd(w.rows(), w.cols());
-    for (Eigen::Index i = 0; i < w.size(); ++i) {
-      const double keep = w.data()[i];
-      w.data()[i] = keep + h;
-      const double lp = loss_of(probe, p);
-      w.data()[i] = keep - h;
-      const double lm = loss_of(probe, p);
-      w.data()[i] = keep;
-      fd.data()[i] = (lp - lm) / (2 * h);
-    }
+    const MatrixXd fd = test::central_differences(blocks[k].data, blocks[k].rows, blocks[k].cols, [&] { return loss_of(probe, p); });
     const MatrixXd an = gblocks[k].map();
     CHECK((an - fd).cwiseAbs().maxCoeff() / std::max(1e-3, fd.cwiseAbs().maxCoeff()) < 1e-7);
   }

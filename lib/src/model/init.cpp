@@ -243,16 +243,18 @@ Model model_from_config(const Config& cfg, long long* seed_out) {
   if (cfg.has("readout")) {
     // A linear readout of the top stream with O outputs, drawn after the layers as torch's
     // nn.Linear draws its parameters: weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)).
-    const int O = width_key(cfg, "readout");
-    const int in = model.output_size();
-    const double k = 1.0 / std::sqrt(static_cast<double>(in));
-    fill_uniform(model.readout_weight, O, in, k, rng);
-    fill_uniform(model.readout_bias, O, k, rng);
+    linear_init(model.readout_weight, model.readout_bias, width_key(cfg, "readout"), model.output_size(), rng);
   }
 
   model.validate(cfg.name());
   if (seed_out != nullptr) *seed_out = seed;
   return model;
+}
+
+void linear_init(Eigen::MatrixXd& weight, Eigen::VectorXd& bias, int out, int in, Rng& rng) {
+  const double k = 1.0 / std::sqrt(static_cast<double>(in));
+  fill_uniform(weight, out, in, k, rng);
+  fill_uniform(bias, out, k, rng);
 }
 
 }  // namespace stackdyn

@@ -110,7 +110,7 @@ void LstmCell::jacobian_input(const CellTrace& t, MatRef B) const {
 }
 
 void LstmCell::backward(const CellTrace& t, const ConstMatRef& S, const ConstMatRef& /*S_new*/, const ConstMatRef& G,
-                        MatRef gP, MatRef gS, CellParams& grad, CellTrace& scratch) const {
+                        MatRef gP, MatRef gS, CellParams& grad, CellTrace& scratch, const ConstMatRef* gGates) const {
   const int n = n_;
   const auto i = t.a.topRows(n).array(), f = t.a.middleRows(n, n).array(), g = t.a.middleRows(2 * n, n).array(),
              o = t.a.bottomRows(n).array();
@@ -123,6 +123,13 @@ void LstmCell::backward(const CellTrace& t, const ConstMatRef& S, const ConstMat
   gP.middleRows(n, n) = (gc * S.bottomRows(n).array() * f * (1.0 - f)).matrix();
   gP.middleRows(2 * n, n) = (gc * i * (1.0 - g.square())).matrix();
   gP.bottomRows(n) = (Gh * tc * o * (1.0 - o)).matrix();
+  if (gGates) {
+    const auto gg = gGates->array();
+    gP.topRows(n).array() += gg.topRows(n) * i * (1.0 - i);
+    gP.middleRows(n, n).array() += gg.middleRows(n, n) * f * (1.0 - f);
+    gP.middleRows(2 * n, n).array() += gg.middleRows(2 * n, n) * (1.0 - g.square());
+    gP.bottomRows(n).array() += gg.bottomRows(n) * o * (1.0 - o);
+  }
   gS.topRows(n).noalias() = p_->w_hh.transpose() * gP;
   gS.bottomRows(n) = (gc * f).matrix();
   grad.w_hh.noalias() += gP * S.topRows(n).transpose();

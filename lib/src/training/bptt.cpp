@@ -4,6 +4,8 @@
 #include <stackdyn/training/bptt.hpp>
 #include <stackdyn/training/parameters.hpp>
 
+#include <type_traits>
+
 namespace stackdyn {
 
 Bptt::Bptt(const Model& model) : model_(&model), layers_(static_cast<std::size_t>(model.num_layers())) {}
@@ -71,10 +73,7 @@ void Bptt::forward(const ConstMatRef& X, int B, int T, const std::vector<MatrixX
         ly.Y += ly.U.topRows(w_below);
     }
   }
-  if (m.has_readout()) {
-    pred_.noalias() = m.readout_weight * layers_.back().Y;
-    if (m.readout_bias.size() > 0) pred_.colwise() += m.readout_bias;
-  }
+  if (m.has_readout()) apply_readout(m, layers_.back().Y, pred_);
 }
 
 MatrixXd Bptt::states() const {
@@ -89,7 +88,23 @@ MatrixXd Bptt::states() const {
   return out;
 }
 
-void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate) {
+MatrixXd Bptt::lstm_gates(int layer) const {
+  const Model& m = *model_;
+  const LayerSpec& spec = m.layers[static_cast<std::size_t>(layer)];
+  if (spec.cell != CellType::Lstm || m.bidirectional)
+    throw InputError("bptt: gates of layer " + std::to_string(layer) + " requested, but it is not a unidirectional LSTM layer");
+  const auto& tr = layers_[static_cast<std::size_t>(layer)].dir[0].trace;
+  MatrixXd G(4 * spec.hidden_size, static_cast<Eigen::Index>(T_) * B_);
+  for (int t = 0; t < T_; ++t) G.middleCols(static_cast<Eigen::Index>(t) * B_, B_) = tr[static_cast<std::size_t>(t)].a;
+  return G;
+}
+
+void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate, const BackwardExtras* extras) {
+  const auto extra = [&](const std::vector<MatrixXd>& v, int i) -> const MatrixXd* {
+    return extras && static_cast<std::size_t>(i) < v.size() && v[static_cast<std::size_t>(i)].size() > 0 ? &v[static_cast<std::size_t>(i)]
+                                                                                                          : nullptr;
+  };
+  const bool local = extras && extras->local;
   const Model& m = *model_;
   const int L = m.num_layers(), D = m.num_directions(), B = B_, T = T_;
   const Eigen::Index cols = static_cast<Eigen::Index>(T) * B;
@@ -106,13 +121,21 @@ void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate) {
   }
   for (auto& ly : layers_) ly.gSkip.setZero(ly.H.rows(), cols);
   gX_.setZero(m.input_size, cols);
-  layers_.back().gY = gOut_;
+  if (local)
+    layers_.back().gY.setZero(gOut_.rows(), cols);
+  else
+    layers_.back().gY = gOut_;
   for (int i = L - 1; i >= 0; --i) {
     const LayerSpec& spec = m.layers[static_cast<std::size_t>(i)];
     LayerSpec& gspec = grad.layers[static_cast<std::size_t>(i)];
     Layer& ly = layers_[static_cast<std::size_t>(i)];
     const int n = spec.hidden_size, ns = spec.state_size(), w_below = m.stream_width(i);
+    if (const MatrixXd* e = extras ? extra(extras->stream, i) : nullptr) ly.gY += *e;
     ly.gSkip += ly.gY;  // gSkip now holds dL/dh^(l) over all steps
+    if (const MatrixXd* e = extras ? extra(extras->hidden, i) : nullptr) ly.gSkip += *e;
+    const MatrixXd* gGates = extras ? extra(extras->gates, i) : nullptr;
+    if (gGates && (spec.cell != CellType::Lstm || D != 1 || gGates->rows() != 4 * n || gGates->cols() != cols))
+      throw InputError("bptt: gate cotangents for layer " + std::to_string(i) + ", which is not a unidirectional LSTM layer of that size");
     for (int d = 0; d < D; ++d) {
       Direction& dr = ly.dir[d];
       CellParams& gp = d == 0 ? gspec.fwd : gspec.bwd;
@@ -127,11 +150,21 @@ void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate) {
               const Eigen::Index tc = static_cast<Eigen::Index>(t) * B;
               G_ = carry_[cur];
               G_.topRows(n) += ly.gSkip.block(d * n, tc, n, B);
-              c.backward(dr.trace[static_cast<std::size_t>(j)], dr.S.middleCols(static_cast<Eigen::Index>(j) * B, B),
-                         dr.S.middleCols(static_cast<Eigen::Index>(j + 1) * B, B), G_, dr.gP.middleCols(tc, B),
-                         carry_[1 - cur], gp, scratch_);
+              const auto& tr = dr.trace[static_cast<std::size_t>(j)];
+              const auto S0 = dr.S.middleCols(static_cast<Eigen::Index>(j) * B, B);
+              const auto S1 = dr.S.middleCols(static_cast<Eigen::Index>(j + 1) * B, B);
+              if constexpr (std::is_same_v<std::decay_t<decltype(c)>, LstmCell>) {
+                if (gGates) {
+                  const ConstMatRef gg = gGates->middleCols(tc, B);
+                  c.backward(tr, S0, S1, G_, dr.gP.middleCols(tc, B), carry_[1 - cur], gp, scratch_, &gg);
+                } else {
+                  c.backward(tr, S0, S1, G_, dr.gP.middleCols(tc, B), carry_[1 - cur], gp, scratch_);
+                }
+              } else {
+                c.backward(tr, S0, S1, G_, dr.gP.middleCols(tc, B), carry_[1 - cur], gp, scratch_);
+              }
               cur = 1 - cur;
-              if (truncate > 0 && j % truncate == 0) carry_[cur].setZero();
+              if (local || (truncate > 0 && j % truncate == 0)) carry_[cur].setZero();
             }
           },
           cells_[static_cast<std::size_t>(i * D + d)]);
@@ -156,6 +189,10 @@ void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate) {
     if (i == 0) {
       gX_ += gIn;  // the input stream y^(0) = x, never masked
       break;
+    }
+    if (local) {  // nothing flows to the layers below
+      layers_[static_cast<std::size_t>(i - 1)].gY.setZero(gIn.rows(), cols);
+      continue;
     }
     if (spec.skip && i == 1) gX_ += ly.gU.bottomRows(ly.gU.rows() - w_below);  // layer 2 (1-based) skips to x
     Layer& below = layers_[static_cast<std::size_t>(i - 1)];

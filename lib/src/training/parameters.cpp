@@ -2,6 +2,8 @@
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/training/parameters.hpp>
 
+#include <stdexcept>
+
 namespace stackdyn {
 
 namespace {
@@ -44,8 +46,28 @@ Model zeros_like(const Model& m) {
   return z;
 }
 
-void write_blocks(h5::Group& g, Model& m) {
-  for (const ParamBlock& b : parameter_blocks(m)) {
+std::vector<ParamBlock> blocks_like(const std::vector<ParamBlock>& layout, std::vector<Eigen::MatrixXd>& storage) {
+  storage.assign(layout.size(), Eigen::MatrixXd());
+  for (std::size_t k = 0; k < layout.size(); ++k) storage[k].setZero(layout[k].rows, layout[k].cols);
+  return blocks_over(layout, storage);
+}
+
+std::vector<ParamBlock> blocks_over(const std::vector<ParamBlock>& layout, std::vector<Eigen::MatrixXd>& storage) {
+  if (storage.size() != layout.size()) throw std::logic_error("blocks_over: storage of another layout");
+  std::vector<ParamBlock> out = layout;
+  for (std::size_t k = 0; k < layout.size(); ++k) {
+    if (storage[k].rows() != layout[k].rows || storage[k].cols() != layout[k].cols)
+      throw std::logic_error("blocks_over: block " + layout[k].name + " of another shape");
+    out[k].data = storage[k].data();
+  }
+  return out;
+}
+
+void write_blocks(h5::Group& g, Model& m) { write_blocks(g, parameter_blocks(m)); }
+void read_blocks(const h5::Group& g, Model& m) { read_blocks(g, parameter_blocks(m)); }
+
+void write_blocks(h5::Group& g, const std::vector<ParamBlock>& blocks) {
+  for (const ParamBlock& b : blocks) {
     if (b.vector)
       g.write(b.name, Eigen::VectorXd(b.map().col(0)));
     else
@@ -53,8 +75,8 @@ void write_blocks(h5::Group& g, Model& m) {
   }
 }
 
-void read_blocks(const h5::Group& g, Model& m) {
-  for (const ParamBlock& b : parameter_blocks(m)) {
+void read_blocks(const h5::Group& g, const std::vector<ParamBlock>& blocks) {
+  for (const ParamBlock& b : blocks) {
     const h5::Shape want = b.vector ? h5::Shape{static_cast<std::size_t>(b.rows)}
                                     : h5::Shape{static_cast<std::size_t>(b.rows), static_cast<std::size_t>(b.cols)};
     if (!g.has(b.name))

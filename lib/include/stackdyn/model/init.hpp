@@ -40,6 +40,7 @@
 #include <vector>
 
 #include <stackdyn/core/config.hpp>
+#include <stackdyn/core/random.hpp>
 #include <stackdyn/model/model.hpp>
 
 namespace stackdyn {
@@ -51,5 +52,9 @@ const std::vector<std::string>& model_config_keys();
 /// keys that do not fit the layer's cell are InputErrors naming cfg.name() and the key.
 /// `seed_out`, when given, receives the seed used.
 Model model_from_config(const Config& cfg, long long* seed_out = nullptr);
+
+/// torch nn.Linear's initialisation of a layer with `in` inputs and `out` outputs: weight
+/// (out, in), then bias (out,), every entry ~ U(-1/sqrt(in), 1/sqrt(in)), drawn row by row.
+void linear_init(Eigen::MatrixXd& weight, Eigen::VectorXd& bias, int out, int in, Rng& rng);
 
 }  // namespace stackdyn

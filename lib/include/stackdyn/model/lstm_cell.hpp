@@ -26,8 +26,10 @@ class LstmCell {
   /// gradients of the recurrent parameters (weight_hh, bias_hh, MLP) into `grad` (shaped as
   /// the parameters). `t` is the step's trace, S its old and S_new its new state; `scratch`
   /// holds temporaries: nothing is allocated once it has its sizes.
+  /// `gGates`, if given: an added cotangent of the gate values (4n rows: i, f, g, o after
+  /// their nonlinearities), e.g. from a penalty on the gates.
   void backward(const CellTrace& t, const ConstMatRef& S, const ConstMatRef& S_new, const ConstMatRef& G, MatRef gP,
-                MatRef gS, CellParams& grad, CellTrace& scratch) const;
+                MatRef gS, CellParams& grad, CellTrace& scratch, const ConstMatRef* gGates = nullptr) const;
   void jacobian_state(const CellTrace& t, MatRef A) const;
   void jacobian_input(const CellTrace& t, MatRef B) const;
 

@@ -23,6 +23,25 @@
 
 namespace stackdyn {
 
+/// What backward() adds beside the cotangent of the predictions (auxiliary objectives).
+/// Every matrix has the columns of the last forward() (t*B + b); an empty vector or an empty
+/// entry adds nothing.
+struct BackwardExtras {
+  /// Per layer l: dL/dy^(l), the layer's output stream (unmasked, residual included), e.g.
+  /// from an auxiliary readout of an intermediate layer.
+  std::vector<MatrixXd> stream;
+  /// Per layer l: dL/dh^(l), the layer's own hidden state (D*n rows).
+  std::vector<MatrixXd> hidden;
+  /// Per layer l of LSTM cells, unidirectional models: dL/d(gate values) (4n rows, i f g o
+  /// after their nonlinearities), e.g. from a penalty on the gates.
+  std::vector<MatrixXd> gates;
+  /// Local (one-step) gradients: each layer's parameters receive only what flows from the
+  /// cotangents given at its own steps through that step alone (no carry through time, none
+  /// to the layer below, none from the predictions into the layers); the readout's gradient
+  /// from gPred is still formed. The learning rule of predictive coding.
+  bool local = false;
+};
+
 class Bptt {
  public:
   /// `model` must outlive this object; its parameters may change between calls.
@@ -39,12 +58,23 @@ class Bptt {
   const MatrixXd& predictions() const { return model_->has_readout() ? pred_ : layers_.back().Y; }
   /// Layer l's own h (D*n, T*B) of the last forward().
   const MatrixXd& hidden(int layer) const { return layers_[static_cast<std::size_t>(layer)].H; }
+  /// Layer l's output stream y^(l) (stream width, T*B): h^(l), plus the residual term.
+  const MatrixXd& stream(int layer) const { return layers_[static_cast<std::size_t>(layer)].Y; }
+  /// The stream that layer l read at each step (stream width of the layer below, T*B): x for
+  /// l = 0, else y^(l-1) with its dropout mask applied.
+  auto stream_below(int layer) const {
+    const auto& ly = layers_[static_cast<std::size_t>(layer)];
+    return ly.U.topRows(model_->stream_width(layer));
+  }
+  /// An LSTM layer's gate values (4n, T*B: i, f, g, o after their nonlinearities) of the last
+  /// forward(), unidirectional models.
+  MatrixXd lstm_gates(int layer) const;
   /// Full state after each step (state_dim, T*B), unidirectional models only.
   MatrixXd states() const;
 
   /// Adds dL/dtheta into `grad` (a model of the same shape, e.g. zeros_like) given
   /// gPred = dL/dpredictions (prediction_size, T*B) of the last forward().
-  void backward(const ConstMatRef& gPred, Model& grad, int truncate = 0);
+  void backward(const ConstMatRef& gPred, Model& grad, int truncate = 0, const BackwardExtras* extras = nullptr);
   /// dL/d(top stream) (output_size, T*B) of the last backward().
   const MatrixXd& output_cotangent() const { return gOut_; }
   /// dL/dX (input_size, T*B) of the last backward(): through the first layer, its residual

@@ -9,6 +9,7 @@
 //         gradient is scaled by that factor.
 #pragma once
 #include <stackdyn/model/model.hpp>
+#include <stackdyn/training/parameters.hpp>
 
 #include <string>
 
@@ -22,21 +23,28 @@ struct OptimizerOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
 
-/// The optimiser's state: moments shaped as the model, and the step count.
+/// The optimiser's state: moments shaped as the parameter blocks, and the step count.
+/// (blocks_over(params, m1) names them as the parameters, for files.)
 struct OptimizerState {
   long long step = 0;
-  Model m1, m2;  ///< SGD: m1 the momentum buffer; Adam: first and second moments
+  std::vector<Eigen::MatrixXd> m1, m2;  ///< SGD: m1 the momentum buffer; Adam: first and second moments
 };
 
-/// Zero state for `model`.
+/// Zero state for the parameter blocks `params` (or a model's).
+OptimizerState make_optimizer_state(const std::vector<ParamBlock>& params, const OptimizerOptions& o);
 OptimizerState make_optimizer_state(const Model& model, const OptimizerOptions& o);
 
-/// One update of `model`'s parameters from `grad` (shaped as the model) with learning rate lr.
+/// One update of the parameters from `grads` (blocks of the same shapes, in the same order)
+/// with learning rate lr: all parameters are one list, as torch's param_groups.
+void optimizer_step(const std::vector<ParamBlock>& params, const std::vector<ParamBlock>& grads, double lr,
+                    const OptimizerOptions& o, OptimizerState& st);
 void optimizer_step(Model& model, const Model& grad, double lr, const OptimizerOptions& o, OptimizerState& st);
 
 /// The global 2-norm of the gradient, computed as torch's clip_grad_norm_ does.
+double gradient_norm(const std::vector<ParamBlock>& grads);
 double gradient_norm(Model& grad);
-/// Scales `grad` as clip_grad_norm_(max_norm) does; returns the total norm before clipping.
+/// Scales the gradient as clip_grad_norm_(max_norm) does; returns the total norm before clipping.
+double clip_gradient(const std::vector<ParamBlock>& grads, double max_norm);
 double clip_gradient(Model& grad, double max_norm);
 
 enum class LrSchedule { Constant, Step, Cosine };

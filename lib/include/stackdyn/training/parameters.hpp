@@ -26,11 +26,19 @@ std::vector<ParamBlock> parameter_blocks(Model& m);
 /// A model of the same architecture with every parameter zero (gradients, optimiser moments).
 Model zeros_like(const Model& m);
 
-/// Writes every block of `m` as a dataset `<name>` under `g` (matrices (rows, cols),
-/// vectors (n,)): gradients and optimiser moments.
+/// Owned storage shaped as `layout` (every entry zero) and blocks of the same names over it:
+/// gradients and optimiser moments of parameters that do not all live in one model.
+std::vector<ParamBlock> blocks_like(const std::vector<ParamBlock>& layout, std::vector<Eigen::MatrixXd>& storage);
+/// Blocks of `layout`'s names over existing storage of the same shapes (what blocks_like made).
+std::vector<ParamBlock> blocks_over(const std::vector<ParamBlock>& layout, std::vector<Eigen::MatrixXd>& storage);
+
+/// Writes every block as a dataset `<name>` under `g` (matrices (rows, cols), vectors (n,)):
+/// gradients, optimiser moments, parameters trained beside the model.
+void write_blocks(h5::Group& g, const std::vector<ParamBlock>& blocks);
 void write_blocks(h5::Group& g, Model& m);
-/// Reads what write_blocks wrote into `m` (whose shapes must match); InputError naming the
-/// file and dataset otherwise.
+/// Reads what write_blocks wrote into the blocks (whose shapes must match); InputError naming
+/// the file and dataset otherwise.
+void read_blocks(const h5::Group& g, const std::vector<ParamBlock>& blocks);
 void read_blocks(const h5::Group& g, Model& m);
 
 }  // namespace stackdyn
