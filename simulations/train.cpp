@@ -667,9 +667,10 @@ const bool registered = register_command({
     .set = true,
     .check_keys = false,
     .footer = "RUN holds history/ (loss, lr, grad_norm, grad_norm_layers, valid_loss, accuracy), checkpoints/<step>/\n"
-              "(the model-file layout, probe states, optimiser state) and final_model. SIGINT/SIGTERM writes a\n"
-              "checkpoint and stops; --resume continues bitwise as if uninterrupted. Written as RUN.h5.partial\n"
-              "until complete.",
+              "(the model-file layout, probe states, optimiser state) and final_model. Auxiliary objectives\n"
+              "(train.aux_layers, gate_penalty, fix_gate, predictive_coding) add their terms to history/ and\n"
+              "their parameters as extra_parameters/. SIGINT/SIGTERM writes a checkpoint and stops; --resume\n"
+              "continues bitwise as if uninterrupted. Written as RUN.h5.partial until complete.",
     .run = run_train,
 });
 
