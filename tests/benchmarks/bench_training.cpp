@@ -9,6 +9,7 @@
 // Inputs ~ U(-1, 1), seeded; the model's input size as in the file. Prints the median
 // seconds per call over REPS calls after one call not counted, then the loss of the last
 // call (train) or the sum of the outputs (forward), so that the work cannot be skipped.
+#include <stackdyn/core/gemm.hpp>
 #include <stackdyn/core/random.hpp>
 #include <stackdyn/model/model_io.hpp>
 #include <stackdyn/model/sequence.hpp>
@@ -28,8 +29,12 @@ using namespace stackdyn;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--gemm-backend") {  // where the large products go
+    std::printf("%s\n", gemm_backend().c_str());
+    return 0;
+  }
   if (argc != 6) {
-    std::fprintf(stderr, "usage: bench_training MODEL.h5 forward|train B T REPS\n");
+    std::fprintf(stderr, "usage: bench_training MODEL.h5 forward|train B T REPS | --gemm-backend\n");
     return 2;
   }
   Model model = read_model(argv[1]);

@@ -1,6 +1,7 @@
 // GRU cells (torch "reset after" and the original "reset before"): steps and derivatives.
 // Trace: a = recurrent term (reset after: W_hh h + b_hh, 3n rows; reset before: the
 // r,z rows of it and, in rows 2n..3n, W_hn (r*h) + b_hn); b = gates [r; z; n].
+#include <stackdyn/core/gemm.hpp>
 #include <stackdyn/model/gru_cell.hpp>
 #include <stackdyn/model/activation.hpp>
 
@@ -28,7 +29,7 @@ GruPoint point(const CellTrace& t, int n) {
 }
 
 void project_gru(const CellParams& p, const ConstMatRef& U, MatRef P) {
-  P.noalias() = p.w_ih * U;
+  gemm(p.w_ih, false, U, false, P);
   if (p.b_ih.size() > 0) P.colwise() += p.b_ih;
 }
 
@@ -46,7 +47,8 @@ void GruCell::project_input(const ConstMatRef& U, MatRef P) const { project_gru(
 
 void GruCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, CellTrace& t) const {
   const int n = n_;
-  t.a.noalias() = p_->w_hh * S;
+  t.a.resize(3 * n, S.cols());
+  gemm(p_->w_hh, false, S, false, t.a);
   if (p_->b_hh.size() > 0) t.a.colwise() += p_->b_hh;
   t.b.resize(3 * n, S.cols());
   t.b.topRows(2 * n) = sig(P.topRows(2 * n).array() + t.a.topRows(2 * n).array());
@@ -150,12 +152,12 @@ void GruResetBeforeCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef
   const int n = n_;
   t.a.resize(3 * n, S.cols());
   t.b.resize(3 * n, S.cols());
-  t.a.topRows(2 * n).noalias() = p_->w_hh.topRows(2 * n) * S;
+  gemm(p_->w_hh.topRows(2 * n), false, S, false, t.a.topRows(2 * n));
   if (p_->b_hh.size() > 0) t.a.topRows(2 * n).colwise() += p_->b_hh.head(2 * n);
   t.b.topRows(2 * n) = sig(P.topRows(2 * n).array() + t.a.topRows(2 * n).array());
   // r * h goes into the n rows of b for the moment, then W_hn (r * h) into a's n rows.
   t.b.bottomRows(n) = t.b.topRows(n).cwiseProduct(S);
-  t.a.bottomRows(n).noalias() = p_->w_hh.bottomRows(n) * t.b.bottomRows(n);
+  gemm(p_->w_hh.bottomRows(n), false, t.b.bottomRows(n), false, t.a.bottomRows(n));
   if (p_->b_hh.size() > 0) t.a.bottomRows(n).colwise() += p_->b_hh.tail(n);
   t.b.bottomRows(n) = P.bottomRows(n) + t.a.bottomRows(n);
   tanh_inplace(t.b.bottomRows(n));
@@ -235,9 +237,9 @@ void GruCell::backward(const CellTrace& t, const ConstMatRef& S, const ConstMatR
   scratch.a.resize(3 * n, G.cols());
   scratch.a.topRows(2 * n) = gP.topRows(2 * n);
   scratch.a.bottomRows(n) = (gP.bottomRows(n).array() * r).matrix();
-  gS.noalias() = p_->w_hh.transpose() * scratch.a;
+  gemm(p_->w_hh, true, scratch.a, false, gS);
   gS += (G.array() * z).matrix();
-  grad.w_hh.noalias() += scratch.a * S.transpose();
+  gemm(scratch.a, false, S, true, grad.w_hh, 1.0, 1.0);
   if (grad.b_hh.size() > 0) grad.b_hh += scratch.a.rowwise().sum();
 }
 
@@ -249,14 +251,14 @@ void GruResetBeforeCell::backward(const CellTrace& t, const ConstMatRef& S, cons
   gP.bottomRows(n) = (G.array() * (1.0 - z) * (1.0 - nn.square())).matrix();
   // scratch.a: the cotangent of r * h; scratch.b: r * h itself (what W_hn multiplied).
   scratch.a.resize(n, G.cols());
-  scratch.a.noalias() = p_->w_hh.bottomRows(n).transpose() * gP.bottomRows(n);
+  gemm(p_->w_hh.bottomRows(n), true, gP.bottomRows(n), false, scratch.a);
   gP.topRows(n) = (scratch.a.array() * S.array() * r * (1.0 - r)).matrix();
   gP.middleRows(n, n) = (G.array() * (S.array() - nn) * z * (1.0 - z)).matrix();
-  gS.noalias() = p_->w_hh.topRows(2 * n).transpose() * gP.topRows(2 * n);
+  gemm(p_->w_hh.topRows(2 * n), true, gP.topRows(2 * n), false, gS);
   gS += (scratch.a.array() * r + G.array() * z).matrix();
   scratch.b = (r * S.array()).matrix();
-  grad.w_hh.topRows(2 * n).noalias() += gP.topRows(2 * n) * S.transpose();
-  grad.w_hh.bottomRows(n).noalias() += gP.bottomRows(n) * scratch.b.transpose();
+  gemm(gP.topRows(2 * n), false, S, true, grad.w_hh.topRows(2 * n), 1.0, 1.0);
+  gemm(gP.bottomRows(n), false, scratch.b, true, grad.w_hh.bottomRows(n), 1.0, 1.0);
   if (grad.b_hh.size() > 0) grad.b_hh += gP.rowwise().sum();
 }
 

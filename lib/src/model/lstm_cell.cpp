@@ -1,5 +1,6 @@
 // LSTM cell as torch.nn.LSTM: step and derivatives. Trace: a = gates after their
 // nonlinearities [i; f; g; o]; b = tanh(c').
+#include <stackdyn/core/gemm.hpp>
 #include <stackdyn/model/lstm_cell.hpp>
 #include <stackdyn/model/activation.hpp>
 
@@ -23,14 +24,14 @@ LstmCell::LstmCell(const CellParams& p, int hidden, int input) : p_(&p), n_(hidd
 }
 
 void LstmCell::project_input(const ConstMatRef& U, MatRef P) const {
-  P.noalias() = p_->w_ih * U;
+  gemm(p_->w_ih, false, U, false, P);
   if (bias_.size() > 0) P.colwise() += bias_;
 }
 
 void LstmCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, CellTrace& t) const {
   const int n = n_;
   t.a = P;
-  t.a.noalias() += p_->w_hh * S.topRows(n);
+  gemm(p_->w_hh, false, S.topRows(n), false, t.a, 1.0, 1.0);
   auto sigm = [](auto x) { return 1.0 / (1.0 + (-x).exp()); };
   t.a.topRows(2 * n) = sigm(t.a.topRows(2 * n).array());
   tanh_inplace(t.a.middleRows(2 * n, n));
@@ -130,9 +131,9 @@ void LstmCell::backward(const CellTrace& t, const ConstMatRef& S, const ConstMat
     gP.middleRows(2 * n, n).array() += gg.middleRows(2 * n, n) * (1.0 - g.square());
     gP.bottomRows(n).array() += gg.bottomRows(n) * o * (1.0 - o);
   }
-  gS.topRows(n).noalias() = p_->w_hh.transpose() * gP;
+  gemm(p_->w_hh, true, gP, false, gS.topRows(n));
   gS.bottomRows(n) = (gc * f).matrix();
-  grad.w_hh.noalias() += gP * S.topRows(n).transpose();
+  gemm(gP, false, S.topRows(n), true, grad.w_hh, 1.0, 1.0);
   if (grad.b_hh.size() > 0) grad.b_hh += gP.rowwise().sum();
 }
 

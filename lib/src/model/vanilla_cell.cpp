@@ -1,4 +1,5 @@
 // Vanilla RNN cell: step and derivatives (see vanilla_cell.hpp).
+#include <stackdyn/core/gemm.hpp>
 #include <stackdyn/model/vanilla_cell.hpp>
 #include <stackdyn/model/activation.hpp>
 
@@ -10,13 +11,13 @@ VanillaCell::VanillaCell(const CellParams& p, int hidden, int input, bool relu)
 }
 
 void VanillaCell::project_input(const ConstMatRef& U, MatRef P) const {
-  P.noalias() = p_->w_ih * U;
+  gemm(p_->w_ih, false, U, false, P);
   if (bias_.size() > 0) P.colwise() += bias_;
 }
 
 void VanillaCell::step(const ConstMatRef& P, const ConstMatRef& S, MatRef S_new, CellTrace& t) const {
   t.a = P;
-  t.a.noalias() += p_->w_hh * S;
+  gemm(p_->w_hh, false, S, false, t.a, 1.0, 1.0);
   if (relu_)
     S_new = t.a.cwiseMax(0.0);
   else
@@ -60,8 +61,8 @@ void VanillaCell::backward(const CellTrace& t, const ConstMatRef& S, const Const
     gP = (t.a.array() > 0.0).select(G.array(), 0.0).matrix();
   else
     gP = (G.array() * (1.0 - S_new.array().square())).matrix();
-  gS.noalias() = p_->w_hh.transpose() * gP;
-  grad.w_hh.noalias() += gP * S.transpose();
+  gemm(p_->w_hh, true, gP, false, gS);
+  gemm(gP, false, S, true, grad.w_hh, 1.0, 1.0);
   if (grad.b_hh.size() > 0) grad.b_hh += gP.rowwise().sum();
 }
 

@@ -1,4 +1,5 @@
 // Backpropagation through time (see bptt.hpp).
+#include <stackdyn/core/gemm.hpp>
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/model/stack.hpp>
 #include <stackdyn/training/bptt.hpp>
@@ -113,9 +114,10 @@ void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate, const B
                      std::to_string(gPred.cols()) + "), expected (" + std::to_string(m.prediction_size()) + ", " +
                      std::to_string(cols) + ")");
   if (m.has_readout()) {
-    grad.readout_weight.noalias() += gPred * layers_.back().Y.transpose();
+    gemm(gPred, false, layers_.back().Y, true, grad.readout_weight, 1.0, 1.0);
     if (grad.readout_bias.size() > 0) grad.readout_bias += gPred.rowwise().sum();
-    gOut_.noalias() = m.readout_weight.transpose() * gPred;
+    gOut_.resize(m.readout_weight.cols(), cols);
+    gemm(m.readout_weight, true, gPred, false, gOut_);
   } else {
     gOut_ = gPred;
   }
@@ -168,13 +170,11 @@ void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate, const B
             }
           },
           cells_[static_cast<std::size_t>(i * D + d)]);
-      gp.w_ih.noalias() += dr.gP * ly.U.transpose();
+      gemm(dr.gP, false, ly.U, true, gp.w_ih, 1.0, 1.0);
       if (gp.b_ih.size() > 0) gp.b_ih += dr.gP.rowwise().sum();
       const MatrixXd& W = d == 0 ? spec.fwd.w_ih : spec.bwd.w_ih;
-      if (d == 0)
-        ly.gU.noalias() = W.transpose() * dr.gP;
-      else
-        ly.gU.noalias() += W.transpose() * dr.gP;
+      if (d == 0) ly.gU.resize(W.cols(), cols);
+      gemm(W, true, dr.gP, false, ly.gU, 1.0, d == 0 ? 0.0 : 1.0);
     }
     if (spec.residual && spec.residual_proj.size() > 0)
       gspec.residual_proj.noalias() += ly.gY * ly.U.topRows(w_below).transpose();
