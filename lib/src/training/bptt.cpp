@@ -5,6 +5,7 @@
 #include <stackdyn/training/bptt.hpp>
 #include <stackdyn/training/parameters.hpp>
 
+#include <optional>
 #include <type_traits>
 
 namespace stackdyn {
@@ -156,12 +157,9 @@ void Bptt::backward(const ConstMatRef& gPred, Model& grad, int truncate, const B
               const auto S0 = dr.S.middleCols(static_cast<Eigen::Index>(j) * B, B);
               const auto S1 = dr.S.middleCols(static_cast<Eigen::Index>(j + 1) * B, B);
               if constexpr (std::is_same_v<std::decay_t<decltype(c)>, LstmCell>) {
-                if (gGates) {
-                  const ConstMatRef gg = gGates->middleCols(tc, B);
-                  c.backward(tr, S0, S1, G_, dr.gP.middleCols(tc, B), carry_[1 - cur], gp, scratch_, &gg);
-                } else {
-                  c.backward(tr, S0, S1, G_, dr.gP.middleCols(tc, B), carry_[1 - cur], gp, scratch_);
-                }
+                std::optional<ConstMatRef> gg;  // this step's gate cotangents, if any
+                if (gGates) gg.emplace(gGates->middleCols(tc, B));
+                c.backward(tr, S0, S1, G_, dr.gP.middleCols(tc, B), carry_[1 - cur], gp, scratch_, gg ? &*gg : nullptr);
               } else {
                 c.backward(tr, S0, S1, G_, dr.gP.middleCols(tc, B), carry_[1 - cur], gp, scratch_);
               }

@@ -171,8 +171,8 @@ Objective::Terms Objective::evaluate(const Bptt& bptt, const Targets& y, int B, 
       const double err = N > 0 ? E.squaredNorm() / N : 0.0;
       terms.pc.push_back(err);
       terms.total += o_.pc_lambda * err;
-      if (N == 0) {
-        g += 3;
+      if (N == 0) {  // one step: nothing to predict
+        for (int k = 0; k < 3; ++k) grads_[g++].setZero();
         continue;
       }
       E *= 2.0 * o_.pc_lambda / N;  // the cotangent of the prediction
