@@ -666,6 +666,7 @@ const bool registered = register_command({
     .output_required = false,
     .set = true,
     .check_keys = false,
+    .config_keys = [] { return train_keys(); },
     .footer = "RUN holds history/ (loss, lr, grad_norm, grad_norm_layers, valid_loss, accuracy), checkpoints/<step>/\n"
               "(the model-file layout, probe states, optimiser state) and final_model. Auxiliary objectives\n"
               "(train.aux_layers, gate_penalty, fix_gate, predictive_coding) add their terms to history/ and\n"

@@ -245,6 +245,17 @@ void Invocation::check_input(const std::string& path, const std::string& what) c
                        "); it would be overwritten; choose another output name");
 }
 
+const CommandSpec* find_command(const std::string& name) {
+  for (const auto& c : registry())
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+std::vector<std::string> accepted_keys(const CommandSpec& c) {
+  if (!c.check_keys && c.config_keys) return c.config_keys();
+  return option_keys(c.options);
+}
+
 bool register_command(CommandSpec c) {
   registry().push_back(std::move(c));
   return true;
@@ -339,7 +350,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     known.push_back("--set");
   }
   if (c.force) {
-    app.add_flag("--force", p.force, "Write an output larger than the limit (not beyond the free disk space)");
+    app.add_flag("--force", p.force,
+                 c.force_help.empty() ? "Write an output larger than the limit (not beyond the free disk space)" : c.force_help);
     known.push_back("--force");
   }
 

@@ -67,12 +67,20 @@ struct CommandSpec {
   std::string set_prefix{};           ///< --set k=v sets `set_prefix + k`
   bool check_keys = true;             ///< refuse configuration keys not in `options`
   bool force = false;                 ///< takes --force
+  std::string force_help{};           ///< what --force does for this command (default: outputs above the size limit)
+  /// With check_keys = false: the keys the command accepts (Config::check_keys patterns), for
+  /// callers that check a configuration before running it (the pipeline).
+  std::function<std::vector<std::string>()> config_keys{};
   std::string footer{};               ///< after --help: what the output holds
   std::function<int(Invocation&)> run{};
 };
 
 /// Adds a command to the registry; used as `static const bool r = register_command({...});`.
 bool register_command(CommandSpec c);
+/// The registered command called `name`, or nullptr.
+const CommandSpec* find_command(const std::string& name);
+/// The configuration keys `c` accepts: its option table's, or config_keys() when it checks its own.
+std::vector<std::string> accepted_keys(const CommandSpec& c);
 
 /// Splits "a,b,c" into doubles; throws InputError naming `what` on a bad number.
 std::vector<double> parse_list(const std::string& text, const std::string& what);

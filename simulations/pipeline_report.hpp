@@ -1,0 +1,31 @@
+// The pipeline's summary.json (the headline numbers, read from the stages' own files) and its
+// report (report.md, and report.html with the figures inline), written from the files in the
+// pipeline's directory whatever ran this time.
+#pragma once
+#include <map>
+#include <string>
+
+namespace stackdyn::cli {
+
+struct PipelineStageInfo {
+  std::string status;  ///< ok, skipped, partial, failed; empty when it never ran
+  std::string reason;
+  double wall = -1;    ///< seconds of its last run
+};
+
+struct PipelineReportInput {
+  std::string dir;
+  bool control = true;    ///< the _init files are expected
+  bool diverged = false;  ///< the training diverged: the analyses did not run
+  std::map<std::string, PipelineStageInfo> stages;
+  double total_wall = 0;
+  std::string config_toml;  ///< the whole configuration (pipeline.toml)
+};
+
+/// Writes `text` to `path` through `path.partial` and a rename: never a half-written file.
+void write_text_atomic(const std::string& path, const std::string& text);
+
+/// Writes DIR/summary.json, DIR/report.md and DIR/report.html (each atomically).
+void write_pipeline_report(const PipelineReportInput& in);
+
+}  // namespace stackdyn::cli
