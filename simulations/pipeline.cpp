@@ -441,11 +441,13 @@ int Pipeline::run() {
   const auto t_start = std::chrono::steady_clock::now();
   // The configuration: the embedded default, then the user's file key by key.
   cfg_ = Config::from_string(pipeline_default_toml, "pipeline_default.toml");
-  if (inv_.has("config")) {
-    Config user = Config::from_file(inv_.arg("config"));
-    absolutize_paths(user, fs::path(inv_.arg("config")).parent_path().string());
+  {
+    // The user's file with the --set assignments over it (the dispatcher's reading).
+    Config user = inv_.config;
+    const std::string base = inv_.has("config") ? fs::path(inv_.arg("config")).parent_path().string() : std::string();
+    absolutize_paths(user, base.empty() ? "." : base);
     check_pipeline_keys(user);
-    merge_into(cfg_, user, "", inv_.arg("config"));
+    merge_into(cfg_, user, "", inv_.has("config") ? inv_.arg("config") : std::string("--set"));
   }
   check_pipeline_keys(cfg_);
   control_ = cfg_.get_bool("pipeline.control");
@@ -473,7 +475,11 @@ int Pipeline::run() {
         say("[train] failed: " + state_["train"].reason);
         exit_code = code;
         diverged = code == 1;
-        if (code != 1) return code;  // bad input (2) or interrupted (128 + signal): nothing to report yet
+        if (code == 2) throw InputError("train stage: " + state_["train"].reason);
+        if (code != 1) {  // interrupted (128 + signal): the rerun resumes; nothing to report yet
+          ctx_.err << "stackdyn: error: train stage: " << state_["train"].reason << "; rerun the same command to resume\n";
+          return code;
+        }
         break;
       }
     } else if (stage == "figures") {
@@ -525,6 +531,7 @@ const bool registered = register_command({
                  "Rerun only these stages (comma-separated: train, fixed_points, timescales, lyapunov, gradient_flow, "
                  "continuation, figures, report) from their inputs",
                  ""}},
+    .set = true,
     .check_keys = false,
     .force = true,
     .force_help = "Rerun every stage; replace a directory made with another configuration",

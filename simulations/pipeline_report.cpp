@@ -299,25 +299,62 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   fs::rename(tmp, path);
 }
 
-void write_pipeline_report(const PipelineReportInput& in) {
-  const fs::path dir = in.dir;
-  const Numbers tr = read_numbers(dir, ""), init = in.control ? read_numbers(dir, "_init") : Numbers{};
-  // Training numbers from the run file.
+namespace {
+
+struct TrainingNumbers {
   Opt final_loss, final_valid, first_loss;
   long long steps_trained = -1;
+};
+
+TrainingNumbers read_training(const fs::path& dir) {
+  TrainingNumbers t;
   if (auto f = fs::exists(dir / "run.h5") ? open_if(dir / "run.h5") : open_if(dir / "run.h5.partial")) {
     if (f->has("history/loss")) {
       const auto loss = f->read("history/loss").data;
       if (!loss.empty()) {
-        final_loss = loss.back();
-        first_loss = loss.front();
-        steps_trained = static_cast<long long>(loss.size());
+        t.final_loss = loss.back();
+        t.first_loss = loss.front();
+        t.steps_trained = static_cast<long long>(loss.size());
       }
     }
     if (f->has("history/valid_loss"))
       for (const double v : f->read("history/valid_loss").data)
-        if (std::isfinite(v)) final_valid = v;
+        if (std::isfinite(v)) t.final_valid = v;
   }
+  return t;
+}
+
+}  // namespace
+
+std::vector<SummaryColumn> pipeline_summary_columns(const std::string& dir_text) {
+  const fs::path dir = dir_text;
+  const Numbers tr = read_numbers(dir, ""), init = read_numbers(dir, "_init");
+  const TrainingNumbers t = read_training(dir);
+  const double nan = std::nan("");
+  auto scalar = [&](const std::string& k, const Opt& v) { return SummaryColumn{k, {v ? *v : nan}, false}; };
+  auto list = [&](const std::string& k, const OptList& v) { return SummaryColumn{k, v ? *v : std::vector<double>{}, true}; };
+  return {scalar("final_loss", t.final_loss),
+          scalar("final_valid_loss", t.final_valid),
+          scalar("n_stable", tr.n_stable),
+          scalar("n_saddles", tr.n_saddles),
+          scalar("slowest_timescale", tr.slowest_timescale),
+          list("layer_timescale", tr.layer_timescale),
+          list("layer_timescale_init", init.layer_timescale),
+          list("layer_preferred_frequency", tr.layer_preferred_frequency),
+          list("layer_preferred_frequency_init", init.layer_preferred_frequency),
+          scalar("lyapunov_max", tr.lyapunov_max),
+          scalar("kaplan_yorke_dimension", tr.kaplan_yorke),
+          list("gradient_horizon", tr.gradient_horizon),
+          scalar("fold_input", tr.fold_input)};
+}
+
+void write_pipeline_report(const PipelineReportInput& in) {
+  const fs::path dir = in.dir;
+  const Numbers tr = read_numbers(dir, ""), init = in.control ? read_numbers(dir, "_init") : Numbers{};
+  // Training numbers from the run file.
+  const TrainingNumbers tn = read_training(dir);
+  const Opt final_loss = tn.final_loss, final_valid = tn.final_valid, first_loss = tn.first_loss;
+  const long long steps_trained = tn.steps_trained;
   const Config cfg = Config::from_string(in.config_toml, "pipeline.toml");
   auto stage = [&](const std::string& s) {
     const auto it = in.stages.find(s);

@@ -4,6 +4,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 namespace stackdyn::cli {
 
@@ -21,6 +22,17 @@ struct PipelineReportInput {
   double total_wall = 0;
   std::string config_toml;  ///< the whole configuration (pipeline.toml)
 };
+
+/// One headline number of summary.json as a column of a table of runs: a scalar (one value) or
+/// a per-layer list; NaN where summary.json has null.
+struct SummaryColumn {
+  std::string key;
+  std::vector<double> values;
+  bool per_layer = false;
+};
+/// The headline numbers of the pipeline directory `dir` (summary.json's keys, wall_time_s,
+/// control, status and stages left out), read from the stages' files as summary.json's are.
+std::vector<SummaryColumn> pipeline_summary_columns(const std::string& dir);
 
 /// Writes `text` to `path` through `path.partial` and a rename: never a half-written file.
 void write_text_atomic(const std::string& path, const std::string& text);

@@ -7,6 +7,7 @@
 // so an interrupted sweep resumes. When every run is done, one process merges them into
 // OUT (written as OUT.partial and renamed) and removes OUT.runs. See docs/simulation.md.
 #include "command_util.hpp"
+#include "pipeline_report.hpp"
 
 #include <stackdyn/core/error.hpp>
 #include <stackdyn/model/init.hpp>
@@ -15,7 +16,12 @@
 #include <stackdyn/core/parallel.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
 
+#include <stackdyn/core/format.hpp>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fstream>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +30,11 @@
 #include <mutex>
 #include <ostream>
 #include <sstream>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #ifdef STACKDYN_HAVE_MPI
 #include <mpi.h>
@@ -43,6 +54,8 @@ struct Plan {
   std::vector<std::string> keys;  // parameter names, in table order
   std::vector<std::vector<Assignment>> runs;
   int threads = 0;
+  bool pipeline = false;         // kind = "pipeline": each run is `stackdyn pipeline`
+  std::string pipeline_config;   // its base configuration (empty: the pipeline's default)
 };
 
 // The sweep file's own keys; [simulate], [grid] and [[runs]] are read below.
@@ -52,6 +65,8 @@ OptionTable options() {
       {"", "model_file", K::Path, "", "An HDF5 model (or any model spec), relative to the sweep file", ""},
       {"", "model_toml", K::Path, "", "An init description, relative to the sweep file", ""},
       {"--threads", "threads", K::Integer, "0", "Threads per process (0 = all cores)", ""},
+      {"", "kind", K::Text, "\"simulate\"", "simulate, or pipeline: each run a `stackdyn pipeline` with the run's keys set", ""},
+      {"", "pipeline_config", K::Path, "", "kind = pipeline: the runs' base configuration, relative to the sweep file", ""},
       {"", "simulate", K::Table, "", "", ""},
       {"", "grid", K::Table, "", "", ""},
       {"", "runs", K::Table, "", "", ""},
@@ -73,8 +88,20 @@ Plan make_plan(const Config& doc, const std::string& path) {
   p.base_dir = fs::path(path).parent_path().string();
   p.model_file = doc.get_string("model_file", "");
   p.model_toml = doc.get_string("model_toml", "");
-  if (p.model_file.empty() == p.model_toml.empty())
+  const std::string kind = doc.get_string("kind", "simulate");
+  if (kind != "simulate" && kind != "pipeline")
+    throw InputError(path + ": kind = '" + kind + "': expected 'simulate' or 'pipeline'");
+  p.pipeline = kind == "pipeline";
+  p.pipeline_config = doc.get_string("pipeline_config", "");
+  if (p.pipeline) {
+    if (!p.model_file.empty() || !p.model_toml.empty() || doc.has("simulate"))
+      throw InputError(path + ": kind = 'pipeline' takes its model and stages from pipeline_config and the runs' keys, "
+                       "not model_file, model_toml or [simulate]");
+  } else if (!p.pipeline_config.empty()) {
+    throw InputError(path + ": pipeline_config applies to kind = 'pipeline' only");
+  } else if (p.model_file.empty() == p.model_toml.empty()) {
     throw InputError(path + ": give exactly one of 'model_file' (an HDF5 model) and 'model_toml' (an init description)");
+  }
   p.threads = static_cast<int>(doc.get_int("threads", Range::non_negative()));
   // The base simulation, with the --set overrides already in it.
   p.simulate_toml = doc.subtable("simulate", path + " [simulate]").to_toml();
@@ -366,6 +393,130 @@ double sweep_output_bytes(const Plan& p) {
   return 2 * bytes;  // OUT.runs/ and OUT exist together until the merge ends
 }
 
+// ---- kind = "pipeline": each run is `stackdyn pipeline` in a process of its own, in
+// OUT.runs/run_NNNNNN/; the table of their headline numbers is OUT (and OUT's .csv). ----------
+std::string run_dir(const std::string& dir, std::size_t i) {
+  const std::string f = run_file(dir, i);
+  return f.substr(0, f.size() - 3);  // run_NNNNNN
+}
+
+// Runs the pipeline of run i (a rerun skips its complete stages, and refuses a directory made
+// with another configuration). Exit 0, or 1 for a diverged training or a failed stage (kept as
+// that run's result); anything else stops the sweep with the run's own message.
+void execute_pipeline_run(const Plan& p, std::size_t i, const std::string& dir) {
+  std::vector<std::string> args = {"stackdyn", "-q", "pipeline"};
+  if (!p.pipeline_config.empty()) args.push_back(p.pipeline_config);
+  args.insert(args.end(), {"-o", run_dir(dir, i)});
+  for (const auto& [k, v] : p.runs[i]) args.insert(args.end(), {"--set", k + "=" + v});
+  const std::string log = run_dir(dir, i) + ".log";
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = 0;
+  const int e = posix_spawn(&pid, "/proc/self/exe", &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (e != 0) throw RunError("cannot start the pipeline of run " + std::to_string(i) + ": " + std::strerror(e));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (code == 0 || code == 1) return;
+  std::ifstream in(log);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  const std::string prefix = "stackdyn: error: ";
+  if (last.rfind(prefix, 0) == 0) last = last.substr(prefix.size());
+  const std::string what = "run " + std::to_string(i) + " (" + run_description(p.runs[i]) + "): " + last;
+  if (code == 2) throw InputError(what);
+  throw RunError(what + " (exit " + std::to_string(code) + ")");
+}
+
+void merge_pipelines(const Plan& p, const std::string& dir, const std::string& output, const Context& ctx,
+                     const std::string& sweep_path) {
+  const std::size_t R = p.runs.size();
+  std::vector<std::vector<SummaryColumn>> cols(R);
+  for (std::size_t i = 0; i < R; ++i) cols[i] = pipeline_summary_columns(run_dir(dir, i));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  h5::AtomicOutput out(output);
+  h5::File& o = out.file();
+  Provenance prov = make_provenance(ctx, "", "");
+  prov.source = "sweep of pipelines " + sweep_path;
+  write_provenance(o, prov);
+  o.set_attr("kind", "pipeline_sweep");
+  o.set_attr("pipeline_config", p.pipeline_config);
+  o.set_attr("runs_directory", dir);
+  o.write_strings("parameter_names", p.keys);
+  std::vector<double> table(R * p.keys.size(), nan);
+  std::vector<std::string> descriptions, dirs;
+  for (std::size_t i = 0; i < R; ++i) {
+    for (const auto& [k, v] : p.runs[i]) {
+      const auto col = static_cast<std::size_t>(std::find(p.keys.begin(), p.keys.end(), k) - p.keys.begin());
+      table[i * p.keys.size() + col] = number_or_nan(v);
+    }
+    descriptions.push_back(run_description(p.runs[i]));
+    dirs.push_back(fs::path(run_dir(dir, i)).filename().string());
+  }
+  o.write("parameters", {R, p.keys.size()}, table.data());
+  o.set_dim_labels("parameters", {"run", "parameter"});
+  o.write_strings("run_table", descriptions);
+  o.write_strings("run_directory", dirs);
+  // summary/<key>: (run,) or (run, layer), NaN where a run has no such number.
+  std::ostringstream csv;
+  csv << "run";
+  for (const auto& k : p.keys) csv << "," << k;
+  std::vector<std::size_t> widths;
+  for (std::size_t c = 0; c < cols[0].size(); ++c) {
+    std::size_t L = 0;
+    for (std::size_t i = 0; i < R; ++i) L = std::max(L, cols[i][c].values.size());
+    widths.push_back(cols[0][c].per_layer ? L : 1);
+    const std::string& key = cols[0][c].key;
+    std::vector<double> v(R * widths[c], nan);
+    for (std::size_t i = 0; i < R; ++i)
+      std::copy(cols[i][c].values.begin(), cols[i][c].values.end(), v.begin() + static_cast<std::ptrdiff_t>(i * widths[c]));
+    if (cols[0][c].per_layer) {
+      o.write("summary/" + key, {R, widths[c]}, v.data());
+      o.set_dim_labels("summary/" + key, {"run", "layer"});
+      for (std::size_t l = 0; l < widths[c]; ++l) csv << "," << key << "[" << l << "]";
+    } else {
+      o.write("summary/" + key, {R}, v.data());
+      o.set_dim_labels("summary/" + key, {"run"});
+      csv << "," << key;
+    }
+  }
+  csv << "\n";
+  auto field = [](const std::string& t) {
+    if (t.find_first_of(",\"\n") == std::string::npos) return t;
+    std::string q = "\"";
+    for (const char ch : t) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return q + "\"";
+  };
+  for (std::size_t i = 0; i < R; ++i) {
+    csv << i;
+    for (const auto& k : p.keys) {
+      std::string v;
+      for (const auto& [kk, vv] : p.runs[i])
+        if (kk == k) v = vv;
+      csv << "," << field(v);
+    }
+    for (std::size_t c = 0; c < cols[i].size(); ++c)
+      for (std::size_t l = 0; l < widths[c]; ++l) {
+        const double x = l < cols[i][c].values.size() ? cols[i][c].values[l] : nan;
+        csv << ",";
+        if (std::isfinite(x)) csv << format_number(x);
+      }
+    csv << "\n";
+  }
+  fs::path csv_path = output;
+  csv_path.replace_extension(".csv");
+  write_text_atomic(csv_path.string(), csv.str());
+  out.commit();
+}
+
 int run_sweep(Invocation& inv) {
   Context& ctx = inv.ctx;
   Mpi mpi;
@@ -374,7 +525,7 @@ int run_sweep(Invocation& inv) {
   const int threads = p.threads;
   const std::string output = inv.output;
   const std::string dir = output + ".runs";
-  check_output_size(sweep_output_bytes(p), output, inv.force);
+  if (!p.pipeline) check_output_size(sweep_output_bytes(p), output, inv.force);
   std::error_code ec;
   if (mpi.rank == 0) fs::create_directories(dir, ec);
   mpi.barrier();
@@ -394,14 +545,17 @@ int run_sweep(Invocation& inv) {
   const StopSignal stop;
   try {
     for (std::size_t i = static_cast<std::size_t>(mpi.rank); i < p.runs.size(); i += static_cast<std::size_t>(mpi.size)) {
-      if (run_done(p, i, dir))
+      if (!p.pipeline && run_done(p, i, dir))
         ++skipped;
       else
         todo.push_back(i);
     }
     parallel_for(todo.size(), threads, [&](std::size_t k) {
       if (stop.requested()) return;
-      execute_run(p, todo[k], dir, ctx.command_line);
+      if (p.pipeline)
+        execute_pipeline_run(p, todo[k], dir);
+      else
+        execute_run(p, todo[k], dir, ctx.command_line);
       std::lock_guard<std::mutex> lock(progress);
       ++done;
       bar(static_cast<double>(done) / static_cast<double>(todo.size()),
@@ -419,8 +573,12 @@ int run_sweep(Invocation& inv) {
   }
   if (mpi.rank == 0) {
     try {
-      merge(p, dir, output, ctx, sweep_path);
-      fs::remove_all(dir, ec);
+      if (p.pipeline) {
+        merge_pipelines(p, dir, output, ctx, sweep_path);  // the runs' directories stay: their reports
+      } else {
+        merge(p, dir, output, ctx, sweep_path);
+        fs::remove_all(dir, ec);
+      }
       ctx.out << output << ": " << p.runs.size() << " runs (" << skipped << " already done by an earlier attempt), "
               << mpi.size << (mpi.size == 1 ? " process" : " processes") << "\n";
     } catch (...) {
@@ -440,7 +598,7 @@ int run_sweep(Invocation& inv) {
 // simulation configuration), for the fuzz target and its corpus replay (tests/fuzz).
 std::size_t check_sweep_file(const std::string& path) {
   const Plan p = make_plan(Config::from_file(path), path);
-  for (std::size_t i = 0; i < std::min<std::size_t>(p.runs.size(), 4); ++i) {
+  for (std::size_t i = 0; i < (p.pipeline ? 0 : std::min<std::size_t>(p.runs.size(), 4)); ++i) {
     const RunSetup s = setup_run(p, p.runs[i], "run " + std::to_string(i));
     simulation_config(s.sim, s.model);
   }
@@ -451,7 +609,7 @@ namespace {
 
 const bool registered = register_command({
     .name = "sweep",
-    .summary = "Many simulations over a grid of configuration keys, merged into one file",
+    .summary = "Many simulations (or pipelines) over a grid of configuration keys, merged into one file",
     .positionals = {{"sweep", "Sweep description (TOML; see docs/simulation.md)", Positional::Kind::Config}},
     .options = options(),
     .set = true,
@@ -462,7 +620,8 @@ const bool registered = register_command({
               "attribute parameter_names, run_table (text) and statistics/* (run,). Runs in progress live in\n"
               "OUT.runs/; rerunning the same command resumes. Under mpirun the runs are shared among processes.\n"
               "The runs' files and OUT together above 8 GiB need --force. On SIGINT/SIGTERM the runs under way\n"
-              "finish, no new run starts, and the same command resumes.",
+              "finish, no new run starts, and the same command resumes. kind = \"pipeline\": each run a whole\n"
+              "`stackdyn pipeline` in OUT.runs/run_NNNNNN/, OUT and OUT's .csv the table of their headline numbers.",
     .run = run_sweep,
 });
 
