@@ -339,7 +339,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     known.push_back("--set");
   }
   if (c.force) {
-    app.add_flag("--force", p.force, "Write an output larger than the limit (not beyond the free disk space)");
+    app.add_flag("--force", p.force, c.force_help);
     known.push_back("--force");
   }
 

@@ -67,6 +67,7 @@ struct CommandSpec {
   std::string set_prefix{};           ///< --set k=v sets `set_prefix + k`
   bool check_keys = true;             ///< refuse configuration keys not in `options`
   bool force = false;                 ///< takes --force
+  std::string force_help = "Write an output larger than the limit (not beyond the free disk space)";  ///< --force's help
   std::string footer{};               ///< after --help: what the output holds
   std::function<int(Invocation&)> run{};
 };
