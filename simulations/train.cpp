@@ -338,8 +338,10 @@ struct History {
 
 class RunFile {
  public:
-  RunFile(h5::File f, const Model& m, bool with_valid, bool with_accuracy, const ObjectiveOptions& ob, bool objective)
-      : f_(std::move(f)), L_(static_cast<std::size_t>(m.num_layers())) {
+  // The history's datasets of the run `s` (created, or opened to continue).
+  RunFile(h5::File f, const Setup& s, bool objective) : f_(std::move(f)), L_(static_cast<std::size_t>(s.model.num_layers())) {
+    const bool with_valid = s.has_valid, with_accuracy = s.train.y.kind == LossKind::CrossEntropy;
+    const ObjectiveOptions& ob = s.objective;
     h5::Group h = f_.has("history") ? f_.group("history") : f_.create_group("history");
     loss_.emplace(h, "loss", h5::Shape{0}, 0);
     lr_.emplace(h, "lr", h5::Shape{0}, 0);
@@ -412,11 +414,11 @@ void write_extra_parameters(h5::Group& parent, Objective& obj) {
   write_blocks(e, obj.parameters());
 }
 
+// The checkpoint's group complete first, then the history up to it, then last_checkpoint.
 void write_checkpoint(RunFile& rf, long long step, const Model& model, OptimizerState& st, const SequenceData& probe,
                       History& hist, const Provenance& prov, const Setup& s, Objective& obj,
                       const std::vector<ParamBlock>& params) {
   h5::File& f = rf.file();
-  rf.append(hist);
   const std::string name = "checkpoints/" + std::to_string(step);
   if (f.has(name)) f.remove(name);
   h5::Group g = f.create_group(name);
@@ -432,15 +434,37 @@ void write_checkpoint(RunFile& rf, long long step, const Model& model, Optimizer
     h5::Group m2 = o.create_group("m2");
     write_blocks(m2, blocks_over(params, st.m2));
   }
+  rf.append(hist);
   f.set_attr("last_checkpoint", step);
-  f.flush();
 }
 
-// The first parameter block (in backward order: readout, then the top layer down) whose
-// gradient is not finite.
-std::string first_nonfinite(const std::vector<ParamBlock>& blocks) {
-  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it)
-    if (!it->map().allFinite()) return it->name;
+// Every change to RUN.h5.partial is made to a copy, RUN.h5.partial.tmp, renamed over it when
+// complete: a process killed at any moment (SIGKILL included, inside a checkpoint's write)
+// leaves RUN.h5.partial as it was after its last complete checkpoint (docs/training.md).
+template <class Body>
+void update_run_file(const std::string& partial, const Setup& s, const Objective& obj, Body&& body) {
+  namespace fs = std::filesystem;
+  const std::string tmp = partial + ".tmp";
+  fs::copy_file(partial, tmp, fs::copy_options::overwrite_existing);
+  try {
+    RunFile rf(h5::File::open_rw(tmp), s, obj.active());
+    body(rf);
+    rf.close();
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);  // RUN.h5.partial is as it was
+    throw;
+  }
+  fs::rename(tmp, partial);
+}
+
+// The first parameter block whose values are not finite: in backward order (readout, then
+// the top layer down) for gradients, in the file's order for parameters.
+std::string first_nonfinite(const std::vector<ParamBlock>& blocks, bool backward) {
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    const ParamBlock& b = blocks[backward ? blocks.size() - 1 - i : i];
+    if (!b.map().allFinite()) return b.name;
+  }
   return "";
 }
 
@@ -468,6 +492,10 @@ int run_train(Invocation& inv) {
     if (cfg.has("data.file")) inv.check_input(cfg.get_string("data.file"), "data.file");
   }
   if (output.empty()) throw InputError("no output: give -o RUN.h5 (or --resume RUN.h5)");
+  if (resume.empty() && !inv.force)
+    if (const auto done = h5::training_run_info(output); done && done->complete)
+      throw InputError(output + " holds a complete training run (" + std::to_string(done->steps) +
+                       " steps trained); give --force to replace it, or choose another -o");
   Setup s = read_setup(cfg, ctx.err);
   const std::string config_text = cfg.to_toml();
   const std::string partial = output + ".partial";
@@ -484,46 +512,78 @@ int run_train(Invocation& inv) {
   };
   std::vector<ParamBlock> params = all_params();
   OptimizerState st = make_optimizer_state(params, s.opt);
-  long long start = 0;
-  h5::File f;
+  long long start = 0, last_checkpoint = -1;
+  // The last checkpoint whose parameters gave a finite loss (a checkpoint at step k holds the
+  // parameters of step k, whose loss is known one step later).
+  long long good_checkpoint = -1;
+  namespace fs = std::filesystem;
   if (!resume.empty()) {
-    if (!std::filesystem::exists(partial)) {
-      if (std::filesystem::exists(output))
+    if (!fs::exists(partial)) {
+      if (fs::exists(output))
         throw InputError(output + ": the run is complete; nothing to resume");
       throw InputError(partial + " does not exist: nothing to resume for " + output);
     }
-    f = h5::File::open_rw(partial);
+    h5::File f = h5::File::open(partial);
     const Provenance old = read_provenance(f);
     if (old.config_toml != config_text)
       throw InputError(partial + " was written from a different configuration than " + config_path +
                        "; resume with the configuration of that run");
     if (old.model_hash != prov.model_hash)
       throw InputError(partial + " was trained from a different model file than " + s.model_path);
-    if (!f.has_attr("last_checkpoint") || f.attr_int("last_checkpoint") < 0)
-      throw InputError(partial + " holds no checkpoint to resume from");
-    start = f.attr_int("last_checkpoint");
-    const h5::Group g = f.group("checkpoints/" + std::to_string(start));
-    s.model = read_model(g);
-    params = all_params();
-    if (obj.active() && !obj.parameters().empty()) read_blocks(g.group("extra_parameters"), obj.parameters());
-    st = make_optimizer_state(params, s.opt);
-    st.step = g.group("optimizer").attr_int("step");
-    read_blocks(g.group("optimizer/m1"), blocks_over(params, st.m1));
-    if (s.opt.kind == OptimizerKind::Adam) read_blocks(g.group("optimizer/m2"), blocks_over(params, st.m2));
+    if (!f.has_attr("last_checkpoint"))
+      throw InputError(partial + ": root attribute 'last_checkpoint' is missing; expected a run file of stackdyn train");
+    if (f.has_attr("complete") && f.attr_int("complete") != 0) {  // stopped between its last two renames
+      f = h5::File();
+      fs::rename(partial, output);
+      ctx.out << output << ": the run was already complete; " << partial << " renamed to " << output << "\n";
+      return 0;
+    }
+    // No checkpoint yet (stopped before the first one): the run starts again from step 0.
+    last_checkpoint = f.attr_int("last_checkpoint");
+    start = std::max(last_checkpoint, 0LL);
+    const long long length = f.has("history/loss") ? static_cast<long long>(f.shape("history/loss").at(0)) : 0;
+    if (length != start)
+      throw InputError(partial + ": history holds " + std::to_string(length) + " steps but the last checkpoint is at step " +
+                       std::to_string(start));
+    if (last_checkpoint >= 0) {
+      for (const auto& name : f.group("checkpoints").children()) {
+        long long step = -1;
+        if (std::from_chars(name.data(), name.data() + name.size(), step).ec == std::errc() && step < start)
+          good_checkpoint = std::max(good_checkpoint, step);
+      }
+      const h5::Group g = f.group("checkpoints/" + std::to_string(start));
+      s.model = read_model(g);
+      params = all_params();
+      if (obj.active() && !obj.parameters().empty()) read_blocks(g.group("extra_parameters"), obj.parameters());
+      st = make_optimizer_state(params, s.opt);
+      st.step = g.group("optimizer").attr_int("step");
+      read_blocks(g.group("optimizer/m1"), blocks_over(params, st.m1));
+      if (s.opt.kind == OptimizerKind::Adam) read_blocks(g.group("optimizer/m2"), blocks_over(params, st.m2));
+    }
   } else {
-    if (std::filesystem::exists(partial))
+    if (fs::exists(partial))
       throw InputError(partial + " exists (an interrupted run?): resume it with --resume " + output + " or remove it");
-    f = h5::File::create(partial);
-    write_provenance(f, prov);
-    f.set_attr("format", "stackdyn-run");
-    f.set_attr("steps", s.steps);
-    f.set_attr("last_checkpoint", -1LL);
-    write_state_layout(f, s.model);
+    // The header is written to RUN.h5.partial.tmp and published by an exclusive link: no
+    // half-written RUN.h5.partial, and one that appeared meanwhile is not replaced.
+    const std::string tmp = partial + ".tmp";
+    {
+      h5::File f = h5::File::create(tmp);
+      write_provenance(f, prov);
+      f.set_attr("format", "stackdyn-run");
+      f.set_attr("steps", s.steps);
+      f.set_attr("last_checkpoint", -1LL);
+      write_state_layout(f, s.model);
+      RunFile rf(std::move(f), s, obj.active());
+      rf.close();
+    }
+    std::error_code ec;
+    fs::create_hard_link(tmp, partial, ec);
+    if (ec == std::errc::file_exists)
+      throw InputError(partial + " appeared while the run started (another train?): resume it with --resume " + output +
+                       " or remove it");
+    if (ec) fs::rename(tmp, partial);  // no hard links on this file system
+    else fs::remove(tmp);
   }
-  RunFile rf(std::move(f), s.model, s.has_valid, s.train.y.kind == LossKind::CrossEntropy, s.objective, obj.active());
-  if (rf.length() != start)
-    throw InputError(partial + ": history holds " + std::to_string(rf.length()) + " steps but the last checkpoint is at step " +
-                     std::to_string(start));
 
   // The probe batch: the first samples of the validation set, or of the training set.
   SequenceData probe;
@@ -534,7 +594,18 @@ int run_train(Invocation& inv) {
 
   SignalGuard guard;
   History hist;
-  if (start == 0 && s.checkpoint_every > 0) write_checkpoint(rf, 0, s.model, st, probe, hist, prov, s, obj, params);
+  const auto checkpoint = [&](long long step) {
+    update_run_file(partial, s, obj, [&](RunFile& rf) { write_checkpoint(rf, step, s.model, st, probe, hist, prov, s, obj, params); });
+    last_checkpoint = step;
+  };
+  // Where a diverged run can go back to.
+  const auto last_good = [&] {
+    if (good_checkpoint >= 0)
+      return "the last good parameters are checkpoint " + std::to_string(good_checkpoint) + " of " + partial;
+    return last_checkpoint < 0 ? std::string("no checkpoint was written (train.checkpoint_every = 0)")
+                               : "no checkpoint of " + partial + " has parameters with a finite loss";
+  };
+  if (start == 0 && s.checkpoint_every > 0) checkpoint(0);
 
   Bptt bptt(s.model), valid_bptt(s.model);
   Model grad = zeros_like(s.model);
@@ -554,8 +625,7 @@ int run_train(Invocation& inv) {
     if (k == interrupt_at) std::raise(SIGTERM);
     if (g_signal != 0) {
       const int sig = g_signal;
-      write_checkpoint(rf, k, s.model, st, probe, hist, prov, s, obj, params);
-      rf.close();
+      checkpoint(k);
       ctx.err << "stackdyn: " << (sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)") << " at step " << k
               << ": checkpoint written to " << partial << "; continue with --resume " << output << "\n";
       return 128 + sig;
@@ -584,15 +654,12 @@ int run_train(Invocation& inv) {
     } else {
       bptt.backward(gPred, grad, s.truncate);
     }
-    const std::string bad = first_nonfinite(grad_blocks);
-    if (!std::isfinite(loss) || !std::isfinite(terms.total) || !bad.empty()) {
-      write_checkpoint(rf, k, s.model, st, probe, hist, prov, s, obj, params);
-      rf.close();
+    const std::string bad = first_nonfinite(grad_blocks, true);
+    if (!std::isfinite(loss) || !std::isfinite(terms.total) || !bad.empty())
       throw RunError("training diverged at step " + std::to_string(k) + ": loss " + std::to_string(loss) +
                      (obj.active() ? ", objective " + std::to_string(terms.total) : "") +
-                     (bad.empty() ? "" : ", first non-finite gradient in " + bad) +
-                     "; the last good parameters are checkpoint " + std::to_string(k) + " of " + partial);
-    }
+                     (bad.empty() ? "" : ", first non-finite gradient in " + bad) + "; " + last_good());
+    if (last_checkpoint == k) good_checkpoint = k;
     for (int l = 0; l < L; ++l) {
       const LayerSpec& g = grad.layers[static_cast<std::size_t>(l)];
       hist.layer_norms.push_back(std::hypot(g.fwd.w_ih.norm(), g.bwd.w_ih.norm()));
@@ -620,9 +687,11 @@ int run_train(Invocation& inv) {
     }
     optimizer_step(params, grad_blocks, lr, s.opt, st);
     fix_lstm_gates(s.model, s.fix_gate, cfg.name());  // weight decay would move the pinned gates
+    if (const std::string p = first_nonfinite(params, false); !p.empty())
+      throw RunError("training diverged at step " + std::to_string(k) + ": the update made the parameters non-finite, first " +
+                     p + "; " + last_good());
     last_loss = loss;
-    if (s.checkpoint_every > 0 && (k + 1) % s.checkpoint_every == 0)
-      write_checkpoint(rf, k + 1, s.model, st, probe, hist, prov, s, obj, params);
+    if (s.checkpoint_every > 0 && (k + 1) % s.checkpoint_every == 0) checkpoint(k + 1);
     const auto now = std::chrono::steady_clock::now();
     if (tty && (now - last_print > std::chrono::milliseconds(250) || k + 1 == s.steps)) {
       const double sec = std::chrono::duration<double>(now - t0).count();
@@ -634,16 +703,14 @@ int run_train(Invocation& inv) {
   }
   if (tty) ctx.err << "\n";
   // Final state: the last checkpoint (with the optimiser) and the final model.
-  if (rf.file().attr_int("last_checkpoint") != s.steps) write_checkpoint(rf, s.steps, s.model, st, probe, hist, prov, s, obj, params);
-  rf.append(hist);
-  {
+  update_run_file(partial, s, obj, [&](RunFile& rf) {
+    if (last_checkpoint != s.steps) write_checkpoint(rf, s.steps, s.model, st, probe, hist, prov, s, obj, params);
     h5::Group fm = rf.file().create_group("final_model");
     write_model(s.model, fm, prov);
     write_extra_parameters(rf.file(), obj);
-  }
-  rf.file().set_attr("complete", 1);
-  rf.close();
-  std::filesystem::rename(partial, output);
+    rf.file().set_attr("complete", 1);
+  });
+  fs::rename(partial, output);
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ctx.out << output << ": trained " << s.steps - start << " steps in " << sec << " s; last loss " << format_number(last_loss)
           << "; final model in group /final_model\n";
@@ -666,12 +733,15 @@ const bool registered = register_command({
     .output_required = false,
     .set = true,
     .check_keys = false,
+    .force = true,
+    .force_help = "Replace a complete training run at -o (without it, train refuses)",
     .config_keys = [] { return train_keys(); },
     .footer = "RUN holds history/ (loss, lr, grad_norm, grad_norm_layers, valid_loss, accuracy), checkpoints/<step>/\n"
               "(the model-file layout, probe states, optimiser state) and final_model. Auxiliary objectives\n"
               "(train.aux_layers, gate_penalty, fix_gate, predictive_coding) add their terms to history/ and\n"
               "their parameters as extra_parameters/. SIGINT/SIGTERM writes a checkpoint and stops; --resume\n"
-              "continues bitwise as if uninterrupted. Written as RUN.h5.partial until complete.",
+              "continues bitwise as if uninterrupted, also after SIGKILL. Written as RUN.h5.partial until\n"
+              "complete; a complete RUN.h5 is replaced only with --force.",
     .run = run_train,
 });
 

@@ -246,24 +246,24 @@ TEST_CASE("model_io: validate names the layer and what is wrong", "[model_io]") 
     Model m = build(4, {spec(CellType::Gru, 10), spec(CellType::Gru, 10)}, {4, 10}, {4, 10});
     m.layers[1].fwd.w_hh = Eigen::MatrixXd::Zero(30, 9);
     CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }),
-               Contains("m.h5: layer 2 (gru): weight_hh has shape (30, 9), expected (30, 10)"));
+               Contains("m.h5: layer 1 (gru): weight_hh has shape (30, 9), expected (30, 10)"));
   }
   SECTION("non-finite values") {
     Model m = lstm_3_5_2();
     m.layers[0].fwd.w_ih(3, 0) = std::numeric_limits<double>::quiet_NaN();
-    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("m.h5: layer 1 (lstm): weight_ih holds NaN at (3, 0)"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("m.h5: layer 0 (lstm): weight_ih holds NaN at (3, 0)"));
     m = lstm_3_5_2();
     m.layers[1].fwd.b_hh(2) = -std::numeric_limits<double>::infinity();
-    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 2 (lstm): bias_hh holds Inf at (2,)"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 1 (lstm): bias_hh holds Inf at (2,)"));
   }
   SECTION("architecture") {
     Model m = lstm_3_5_2();
     m.layers[0].skip = true;
-    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 1") && Contains("skip"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 0 (lstm)") && Contains("skip"));
     m = gru_bidirectional();
     m.layers[1].residual = true;
     CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }),
-               Contains("layer 2") && Contains("residual") && Contains("torch-style"));
+               Contains("layer 1 (") && Contains("residual") && Contains("torch-style"));
     m = lstm_3_5_2();
     m.dropout = 1.0;
     CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("dropout"));
@@ -279,14 +279,14 @@ TEST_CASE("model_io: validate names the layer and what is wrong", "[model_io]") 
     CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("weight_ih_reverse") && Contains("not bidirectional"));
     m = skip_and_residual();
     m.layers[1].residual_proj = Eigen::MatrixXd::Identity(6, 6);  // widths equal: identity implied
-    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 2") && Contains("residual_proj is present"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 1 (") && Contains("residual_proj is present"));
     m = skip_and_residual();
     m.layers[2].residual_proj.resize(0, 0);  // widths differ: a projection is needed
     CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }),
-               Contains("layer 3 (rnn_relu): residual_proj has shape (0, 0), expected (5, 6)"));
+               Contains("layer 2 (rnn_relu): residual_proj has shape (0, 0), expected (5, 6)"));
     m = deep_transition();
     m.layers[0].fwd.mlp_w.pop_back();
-    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 1 (deep_transition)") && Contains("mlp_weight"));
+    CHECK_THAT(test::message_of<InputError>([&] { m.validate(w); }), Contains("layer 0 (deep_transition)") && Contains("mlp_weight"));
   }
   SECTION("names") {
     CHECK(parse_cell("gru_reset_before", w) == CellType::GruResetBefore);
@@ -346,7 +346,7 @@ TEST_CASE("model_io: broken model files are refused with the file and the object
       f.remove("layers/1/weight_hh");
       f.write("layers/1/weight_hh", Eigen::MatrixXd(Eigen::MatrixXd::Zero(30, 9)));
     });
-    CHECK_THAT(error(), Contains(path + ": layer 2 (gru): weight_hh has shape (30, 9), expected (30, 10)"));
+    CHECK_THAT(error(), Contains(path + ": layer 1 (gru): weight_hh has shape (30, 9), expected (30, 10)"));
   }
   SECTION("wrong rank") {
     edit([](h5::File& f) {
@@ -362,14 +362,14 @@ TEST_CASE("model_io: broken model files are refused with the file and the object
       f.remove("layers/0/weight_ih");
       f.write("layers/0/weight_ih", w);
     });
-    CHECK_THAT(error(), Contains(path + ": layer 1 (gru): weight_ih holds NaN at (3, 0)"));
+    CHECK_THAT(error(), Contains(path + ": layer 0 (gru): weight_ih holds NaN at (3, 0)"));
     w(3, 0) = 0;
     w(29, 3) = std::numeric_limits<double>::infinity();
     edit([&](h5::File& f) {
       f.remove("layers/0/weight_ih");
       f.write("layers/0/weight_ih", w);
     });
-    CHECK_THAT(error(), Contains(path + ": layer 1 (gru): weight_ih holds Inf at (29, 3)"));
+    CHECK_THAT(error(), Contains(path + ": layer 0 (gru): weight_ih holds Inf at (29, 3)"));
   }
   SECTION("unknown cell type") {
     edit([](h5::File& f) { f.group("layers/1").set_attr("cell", "gru2"); });

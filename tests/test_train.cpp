@@ -11,9 +11,11 @@
 #include <stackdyn/training/optimizer.hpp>
 #include <stackdyn/training/parameters.hpp>
 
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 using namespace stackdyn;
 
@@ -325,4 +327,140 @@ TEST_CASE("a run file names its final model wherever a model is read", "[train][
   const auto same = test::run_cli({"train", ref_dir + "/sgd.toml", "-o", run, "--set", "model.file=\"" + run + "\""});
   CHECK(same.code == 2);
   CHECK(same.err.find("same file") != std::string::npos);
+}
+
+// --- data loss (issue 19) --------------------------------------------------------------------
+
+namespace {
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+}  // namespace
+
+TEST_CASE("an interrupted run's .partial is never replaced by another command's output", "[train][safety]") {
+  test::ScratchDir tmp("partial_kept");
+  const std::string cfg = flipflop_config(tmp);
+  const std::string run = tmp / "run.h5", partial = run + ".partial";
+  REQUIRE(test::run_cli({"train", cfg, "-o", run, "--interrupt-at", "5"}).code == 128 + SIGTERM);
+  const std::string before = bytes_of(partial);
+  const std::string model_toml = tmp / "m.toml";
+  write_text(model_toml, "input_size = 2\n[[layers]]\ncell = \"gru\"\nhidden_size = 3\n");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"init", model_toml, "-o", run}, std::vector<std::string>{"demo", "-o", run}}) {
+    INFO(args[0]);
+    const auto r = test::run_cli(args);
+    INFO(r.err);
+    CHECK(r.code == 2);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK_THAT(r.err, Catch::Matchers::Contains(partial) && Catch::Matchers::Contains("interrupted training run") &&
+                          Catch::Matchers::Contains("--resume " + run) && Catch::Matchers::Contains("remove it"));
+    CHECK(bytes_of(partial) == before);
+    CHECK_FALSE(std::filesystem::exists(run));
+  }
+  // the run is still there to resume
+  const auto res = test::run_cli({"train", cfg, "--resume", run});
+  INFO(res.err);
+  CHECK(res.code == 0);
+  // a stale .partial of another kind of output is replaced
+  const std::string other = tmp / "model.h5";
+  write_text(other + ".partial", "half a model file");
+  CHECK(test::run_cli({"init", model_toml, "-o", other}).code == 0);
+  CHECK_FALSE(std::filesystem::exists(other + ".partial"));
+  CHECK_NOTHROW(read_model(other));
+}
+
+TEST_CASE("train does not replace a complete run without --force", "[train][safety]") {
+  test::ScratchDir tmp("complete_kept");
+  const std::string cfg = flipflop_config(tmp);
+  const std::string run = tmp / "run.h5";
+  REQUIRE(test::run_cli({"train", cfg, "-o", run}).code == 0);
+  const std::string before = bytes_of(run);
+  const auto r = test::run_cli({"train", cfg, "-o", run, "--set", "train.seed=4"});
+  INFO(r.err);
+  CHECK(r.code == 2);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_THAT(r.err, Catch::Matchers::Contains(run + " holds a complete training run (10 steps trained)") &&
+                        Catch::Matchers::Contains("--force"));
+  CHECK(bytes_of(run) == before);
+  CHECK_FALSE(std::filesystem::exists(run + ".partial"));
+  const auto f = test::run_cli({"train", cfg, "-o", run, "--set", "train.seed=4", "--force"});
+  INFO(f.err);
+  CHECK(f.code == 0);
+  CHECK(bytes_of(run) != before);
+  // another kind of file at -o is replaced as before
+  const std::string other = tmp / "other.h5";
+  write_text(other, "not a run");
+  CHECK(test::run_cli({"train", cfg, "-o", other}).code == 0);
+}
+
+TEST_CASE("parameters made non-finite by an update stop the run, which stays resumable", "[train][safety]") {
+  test::ScratchDir tmp("nonfinite_params");
+  // Input feature 0 is always 0: its weights' gradient is exactly 0, and Adam with eps = 0
+  // divides 0 by 0 in the first update.
+  const std::string data = tmp / "d.h5";
+  {
+    h5::File f = h5::File::create(data);
+    std::vector<double> x(4 * 5 * 2, 0.0), y(4 * 5 * 1);
+    for (std::size_t i = 0; i < 4 * 5; ++i) {
+      x[2 * i + 1] = std::sin(0.7 * static_cast<double>(i));
+      y[i] = std::cos(0.3 * static_cast<double>(i));
+    }
+    f.write("inputs", {4, 5, 2}, x.data());
+    f.write("targets", {4, 5, 1}, y.data());
+    f.close();
+  }
+  const std::string cfg = tmp / "eps0.toml";
+  write_text(cfg, "[model]\ninput_size = 2\nreadout = 1\n[[model.layers]]\ncell = \"gru\"\nhidden_size = 3\n"
+                  "[data]\nfile = \"d.h5\"\n[train]\noptimizer = \"adam\"\neps = 0\nbatch_size = 2\nsteps = 6\n"
+                  "checkpoint_every = 2\n");
+  const std::string run = tmp / "run.h5", partial = run + ".partial";
+  const auto r = test::run_cli({"train", cfg, "-o", run});
+  INFO(r.err);
+  CHECK(r.code == 1);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_THAT(r.err, Catch::Matchers::Contains("diverged at step 0") && Catch::Matchers::Contains("non-finite") &&
+                        Catch::Matchers::Contains("layers/0/weight_ih") &&
+                        Catch::Matchers::Contains("the last good parameters are checkpoint 0 of " + partial));
+  CHECK_FALSE(std::filesystem::exists(run));
+  {
+    const h5::File f = h5::File::open(partial);
+    CHECK(f.attr_int("last_checkpoint") == 0);
+    CHECK(f.shape("history/loss") == h5::Shape{0});
+    CHECK_NOTHROW(read_model(f.group("checkpoints/0")));
+  }
+  // the file resumes from checkpoint 0 (and diverges there again: exit 1, not a refusal)
+  const auto res = test::run_cli({"train", cfg, "--resume", run});
+  INFO(res.err);
+  CHECK(res.code == 1);
+  CHECK_THAT(res.err, Catch::Matchers::Contains("diverged at step 0"));
+}
+
+TEST_CASE("a diverged run names the checkpoint before the divergence as the last good one", "[train][safety]") {
+  test::ScratchDir tmp("diverged_ckpt");
+  const std::string cfg = flipflop_config(tmp, "");
+  const std::string run = tmp / "run.h5", partial = run + ".partial";
+  // SGD with a huge rate: the loss or the parameters become non-finite after a few steps
+  const auto r = test::run_cli({"train", cfg, "-o", run, "--set", "train.lr=1e300", "--set", "train.optimizer=\"sgd\"",
+                                "--set", "train.clip_grad_norm=0"});
+  INFO(r.err);
+  REQUIRE(r.code == 1);
+  const auto at = r.err.find("diverged at step ");
+  REQUIRE(at != std::string::npos);
+  const long long k = std::stoll(r.err.substr(at + 17));
+  const h5::File f = h5::File::open(partial);
+  // checkpoint_every = 3: the file ends at the last checkpoint at or before step k, with the
+  // history up to it
+  const long long last = f.attr_int("last_checkpoint");
+  CHECK(last == k / 3 * 3);
+  CHECK(static_cast<long long>(f.shape("history/loss").at(0)) == last);
+  // Non-finite parameters after update k: checkpoint `last` gave a finite loss. A non-finite
+  // loss at step k: a checkpoint at step k holds the parameters that gave it, so the one before.
+  const bool params = r.err.find("the update made the parameters non-finite") != std::string::npos;
+  const long long good = params || last < k ? last : last - 3;
+  INFO("step " << k << ", last checkpoint " << last);
+  REQUIRE(good >= 0);
+  CHECK_THAT(r.err, Catch::Matchers::Contains("the last good parameters are checkpoint " + std::to_string(good) + " of " + partial));
+  CHECK(f.has("checkpoints/" + std::to_string(good)));
+  if (good < last) CHECK(std::isfinite(f.read_vector("history/loss")(good)));
 }

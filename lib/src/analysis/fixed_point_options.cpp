@@ -29,7 +29,7 @@ const OptionTable& fixed_point_options() {
       {"--n-vectors", "n_vectors", K::Integer, "3", "Top modes with right and left eigenvectors", ""},
       {"--threads", "threads", K::Integer, "0", "Threads (0 = every core)", ""},
       {"--hierarchical", "hierarchical", K::Switch, "false",
-       "Layer by layer: layer 1, then each layer given the points below", ""},
+       "Layer by layer: layer 0, then each layer given the points below", ""},
       {"--max-combinations", "max_combinations", K::Integer, "256", "Hierarchical: cap on the branches", ""},
       {"--saddle-graph", "saddle_graph", K::Switch, "false",
        "From each saddle, follow both sides of its unstable directions to the stable points", ""},

@@ -727,18 +727,49 @@ File File::open_impl(const std::string& path, bool rw) {
   return File(std::move(f), path, "/");
 }
 
-File File::create_impl(const std::string& path, bool close_strong) {
+File File::create_impl(const std::string& path, bool close_strong, bool exclusive) {
   Lock l;
   require_writable_dir(path);
   Handle fcpl = untimed(H5P_FILE_CREATE);  // the root group's creation properties
-  Handle f(out(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id(), file_access(close_strong).id()),
-               "cannot create " + in_quotes(path)));
+  Handle f(out(H5Fcreate(path.c_str(), exclusive ? H5F_ACC_EXCL : H5F_ACC_TRUNC, fcpl.id(), file_access(close_strong).id()),
+               "cannot create " + in_quotes(path) + (exclusive && fs::exists(path) ? ": it exists (another process?)" : "")));
   return File(std::move(f), path, "/");
 }
 
 File File::open(const std::string& path) { return open_impl(path, false); }
 File File::open_rw(const std::string& path) { return open_impl(path, true); }
-File File::create(const std::string& path) { return create_impl(path, false); }
+File File::create(const std::string& path) { return create_impl(path, false, false); }
+File File::create_new(const std::string& path) { return create_impl(path, false, true); }
+
+std::optional<RunFileInfo> training_run_info(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return std::nullopt;
+  {
+    Lock l;
+    if (H5Fis_hdf5(path.c_str()) <= 0) return std::nullopt;
+  }
+  try {
+    const File f = File::open(path);
+    if (!f.has_attr("format") || f.attr_string("format") != "stackdyn-run") return std::nullopt;
+    RunFileInfo info;
+    if (f.has_attr("steps")) info.steps = f.attr_int("steps");
+    if (f.has_attr("last_checkpoint")) info.last_checkpoint = f.attr_int("last_checkpoint");
+    info.complete = f.has_attr("complete") && f.attr_int("complete") != 0;
+    return info;
+  } catch (const Error&) {
+    return std::nullopt;  // unreadable: not a run anyone can resume
+  }
+}
+
+void refuse_interrupted_run(const std::string& final_path) {
+  const std::string partial = final_path + ".partial";
+  const auto info = training_run_info(partial);
+  if (!info || info->complete) return;
+  throw InputError(in_quotes(partial) + " holds an interrupted training run (last checkpoint at step " +
+                   std::to_string(info->last_checkpoint) + " of " + std::to_string(info->steps) +
+                   "); continue it with 'stackdyn train CONFIG --resume " + final_path +
+                   "' or remove it, or choose another output name");
+}
 
 void File::flush() {
   Lock l;
@@ -755,9 +786,14 @@ void File::close() {
 
 AtomicOutput::AtomicOutput(std::string final_path) : final_(std::move(final_path)), partial_(final_ + ".partial") {
   require_writable_dir(final_);
-  // A strong close: commit() closes every object of the file, so nothing reaches the
-  // file after it has been renamed.
-  file_ = File::create_impl(partial_, true);
+  // An interrupted training run is never replaced; a stale .partial of anything else is.
+  refuse_interrupted_run(final_);
+  std::error_code ec;
+  fs::remove(partial_, ec);
+  // Created exclusively: a file that appeared meanwhile is not truncated. A strong close:
+  // commit() closes every object of the file, so nothing reaches the file after it has
+  // been renamed.
+  file_ = File::create_impl(partial_, true, true);
 }
 
 void AtomicOutput::commit() {

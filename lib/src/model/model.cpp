@@ -135,7 +135,7 @@ std::string shape_of(const Eigen::MatrixXd& m) {
 }
 std::string shape_of(const Eigen::VectorXd& v) { return "(" + std::to_string(v.size()) + ",)"; }
 
-// Checks of one layer; every message starts with "<where>: layer <l> (<cell>): ".
+// Checks of one layer; every message starts with "<where>: layer <l> (<cell>): ", l 0-based as in the files.
 struct LayerCheck {
   std::string prefix;
 
@@ -211,7 +211,7 @@ void Model::validate(std::string_view where_view) const {
   for (int l = 1; l <= num_layers(); ++l) {
     const LayerSpec& layer = layers[static_cast<std::size_t>(l - 1)];
     if (layer.hidden_size <= 0 || layer.hidden_size > max_width)
-      throw InputError(where + ": layer " + std::to_string(l) + " (" + std::string(cell_name(layer.cell)) +
+      throw InputError(where + ": layer " + std::to_string(l - 1) + " (" + std::string(cell_name(layer.cell)) +
                        "): hidden_size is " + std::to_string(layer.hidden_size) + ", expected a width in [1, " +
                        std::to_string(max_width) + "]");
     total_state += static_cast<long long>(layer.hidden_size) * (layer.cell == CellType::Lstm ? 2 : 1) * num_directions();
@@ -221,9 +221,9 @@ void Model::validate(std::string_view where_view) const {
                      std::to_string(INT_MAX));
   for (int l = 1; l <= num_layers(); ++l) {
     const LayerSpec& layer = layers[static_cast<std::size_t>(l - 1)];
-    LayerCheck check{where + ": layer " + std::to_string(l) + " (" + std::string(cell_name(layer.cell)) + "): "};
+    LayerCheck check{where + ": layer " + std::to_string(l - 1) + " (" + std::string(cell_name(layer.cell)) + "): "};
     if (layer.skip && l == 1)
-      check.fail("the bottom layer cannot have a skip connection (it would read h^(-1)); skips start at layer 2");
+      check.fail("the bottom layer cannot have a skip connection (it would read h^(-1)); skips start at layer 1");
     const bool deep = layer.cell == CellType::DeepTransition;
     if (bidirectional && (layer.skip || layer.residual || deep))
       check.fail(std::string(layer.skip ? "skip connections" : layer.residual ? "residual connections" : "deep-transition cells") +

@@ -6,6 +6,7 @@
 #include <complex>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -138,6 +139,8 @@ class File : public Group {
   static File open_rw(const std::string& path);
   /// New empty file, truncating any old one. RunError when it cannot be created.
   static File create(const std::string& path);
+  /// New empty file; RunError when the path exists (exclusive creation, never truncates).
+  static File create_new(const std::string& path);
   void flush();
   /// Closes the file now. Throws RunError when buffered data cannot be written.
   void close();
@@ -146,12 +149,26 @@ class File : public Group {
   using Group::Group;
   friend class AtomicOutput;
   static File open_impl(const std::string& path, bool rw);
-  static File create_impl(const std::string& path, bool close_strong);
+  static File create_impl(const std::string& path, bool close_strong, bool exclusive);
 };
+
+/// What the root attributes of a training run's file (`stackdyn train`, format
+/// "stackdyn-run") say; nullopt for a missing, unreadable or other kind of file.
+struct RunFileInfo {
+  long long steps = 0, last_checkpoint = -1;
+  bool complete = false;
+};
+std::optional<RunFileInfo> training_run_info(const std::string& path);
+
+/// InputError when PATH.partial is an interrupted (resumable) training run: one line naming
+/// it and saying `stackdyn train CONFIG --resume PATH` or remove it (docs/cli.md).
+void refuse_interrupted_run(const std::string& final_path);
 
 /// No half-written results (docs/design.md section 5): the file is written as PATH.partial and
 /// renamed to PATH by commit(). Destroyed without commit (an exception), it removes the
 /// .partial file and leaves PATH untouched. commit() closes every object of the file.
+/// The .partial is created exclusively; an existing one is replaced unless it is an
+/// interrupted training run (refuse_interrupted_run).
 class AtomicOutput {
  public:
   explicit AtomicOutput(std::string final_path);  ///< RunError if the directory is not writable
