@@ -30,6 +30,8 @@ OptionTable options() {
       {"--sample", "sample", K::Integer, "0", "Sample b of the batch (of the input file's)", ""},
   };
   t.insert(t.end(), own.begin(), own.end());
+  const OptionTable start = start_options("the initial state,");
+  t.insert(t.end(), start.begin(), start.end());
   return t;
 }
 
@@ -87,6 +89,18 @@ int run_gradient_flow(Invocation& inv) {
   if (T > input.step_horizon())
     throw cfg.error("steps", std::to_string(T) + " steps, but the input file has " +
                                  std::to_string(input.step_horizon()) + " samples");
+  const auto given = probe_start(cfg, model);
+  if (given && model.bidirectional)
+    throw cfg.error(cfg.has("state") ? "state" : "fixed_point",
+                    "gradient-flow of a bidirectional model starts from zero states; expected no start");
+  if (given && !drive.input_path.empty()) {
+    const h5::File in = h5::File::open(drive.input_path);
+    for (const char* name : {"s0", "h0", "c0"})
+      if (in.has(name))
+        throw cfg.error(cfg.has("state") ? "state" : "fixed_point",
+                        "given together with the input file's '" + std::string(name) + "' (" + drive.input_path +
+                            "); expected one initial state");
+  }
   MatrixXd X(model.input_size, T), Xb(model.input_size, drive.batch);
   for (long long t = 0; t < T; ++t) {
     input.at_step(t, Xb);
@@ -101,6 +115,8 @@ int run_gradient_flow(Invocation& inv) {
   f.set_attr("steps", T);
   f.set_attr("sample", static_cast<long long>(b));
   f.set_attr("input_path", drive.input_path);
+  f.set_attr("initial_state", given ? given->label
+                                    : drive.input_path.empty() ? std::string("zero") : "the input file's (or zero)");
   f.write_int("depth_path_counts", {paths.size()}, paths.data());
   f.set_dim_labels("depth_path_counts", {"layer"});
   if (model.bidirectional) {
@@ -114,7 +130,7 @@ int run_gradient_flow(Invocation& inv) {
             << T - 1 << ": " << dep(0, T - 1) << "; at t = " << T - 1 << ", s = 0: " << dep(T - 1, 0) << "\n";
     return 0;
   }
-  const GradientFlowResult r = gradient_flow(model, X, initial_state(model, drive, b));
+  const GradientFlowResult r = gradient_flow(model, X, given ? given->state : initial_state(model, drive, b));
   f.write("jacobian_norms", r.norms.back());
   f.set_dim_labels("jacobian_norms", {"time", "layer"});
   std::vector<double> all;

@@ -39,6 +39,8 @@ OptionTable options() {
        ""},
   };
   t.insert(t.end(), own.begin(), own.end());
+  const OptionTable start = start_options("the one initial state,");
+  t.insert(t.end(), start.begin(), start.end());
   return t;
 }
 
@@ -88,7 +90,18 @@ int run_lyapunov(Invocation& inv) {
   MatrixXd S0;
   std::string s0_source;
   const std::string states_path = cfg.get_string("initial_states", "");
-  if (!states_path.empty()) {
+  const auto given = probe_start(cfg, model);
+  if (given && (!states_path.empty() || drive.s0.size() > 0))
+    throw cfg.error(cfg.has("state") ? "state" : "fixed_point",
+                    "given together with initial states (initial_states or the input file's s0); expected one start");
+  if (given) {
+    if (drive.input.samples && drive.batch != 1)
+      throw cfg.error(cfg.has("state") ? "state" : "fixed_point",
+                      "one initial state, but the input file " + drive.input_path + " has a batch of " +
+                          std::to_string(drive.batch) + "; expected a batch of 1");
+    S0 = given->state;
+    s0_source = "initial state: " + given->label;
+  } else if (!states_path.empty()) {
     S0 = read_states(states_path, model);
     s0_source = "initial states from " + states_path;
   } else if (drive.s0.size() > 0) {

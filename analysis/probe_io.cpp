@@ -7,6 +7,7 @@
 #include <stackdyn/model/model_io.hpp>
 
 #include <algorithm>
+#include <cctype>
 
 namespace stackdyn::cli {
 
@@ -52,6 +53,56 @@ void write_probe_frame(h5::Group& root, const Model& model, TimeView view, const
   root.set_attr("units", discrete ? "steps" : "time (the unit of tau)");
   root.write("tau", Eigen::VectorXd(Eigen::Map<const Eigen::VectorXd>(tau.data(), static_cast<Eigen::Index>(tau.size()))));
   write_state_layout(root, model);
+}
+
+OptionTable start_options(const std::string& what) {
+  using K = ValueKind;
+  return {
+      {"--fixed-point", "fixed_point", K::Text, "",
+       "FILE:INDEX: " + what + " row INDEX of a fixed-points result's fixed_points/states", ""},
+      {"--state", "state", K::Path, "", "FILE: " + what + " dataset 'state' (state_dim,) or the first row of 'states'", ""},
+  };
+}
+
+std::optional<GivenStart> probe_start(const Config& cfg, const Model& model) {
+  const bool fp = cfg.has("fixed_point"), st = cfg.has("state");
+  if (fp && st) throw cfg.error("state", "given together with fixed_point; expected one or the other");
+  const long long N = model.state_dim();
+  GivenStart g;
+  if (fp) {
+    const std::string spec = cfg.get_string("fixed_point");
+    const auto colon = spec.rfind(':');
+    const std::string index_text = colon == std::string::npos ? "" : spec.substr(colon + 1);
+    if (colon == std::string::npos || colon == 0 || index_text.empty() ||
+        !std::all_of(index_text.begin(), index_text.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
+      throw cfg.error("fixed_point", "'" + spec + "'; expected FILE:INDEX, INDEX a row of the file's fixed_points/states");
+    const std::string path = spec.substr(0, colon);
+    const h5::File f = h5::File::open(path);
+    const h5::Array a = read_checked(f, "fixed_points/states", {-1, N}, {"K", "state_dim"});
+    const auto K = static_cast<long long>(a.shape[0]);
+    const long long i = std::stoll(index_text.substr(0, 18));
+    if (index_text.size() > 18 || i >= K)
+      throw cfg.error("fixed_point", "index " + index_text + ", but " + path + ":fixed_points/states holds " +
+                                         std::to_string(K) + " points; expected 0 <= INDEX < " + std::to_string(K));
+    g.state = Eigen::Map<const Eigen::VectorXd>(a.data.data() + i * N, N);
+    g.label = "--fixed-point " + spec;
+  } else if (st) {
+    const std::string path = cfg.get_string("state");
+    const h5::File f = h5::File::open(path);
+    if (f.has("state")) {
+      g.state = Eigen::Map<const Eigen::VectorXd>(read_checked(f, "state", {N}, {"state_dim"}).data.data(), N);
+    } else if (f.has("states")) {
+      const h5::Array a = read_checked(f, "states", {-1, N}, {"n", "state_dim"});
+      if (a.shape[0] == 0) throw InputError(path + ": dataset 'states' is empty; expected at least one state");
+      g.state = Eigen::Map<const Eigen::VectorXd>(a.data.data(), N);
+    } else {
+      throw InputError(path + ": no dataset 'state' or 'states'; expected 'state' (state_dim,) or 'states' (n, state_dim)");
+    }
+    g.label = "--state " + path;
+  } else {
+    return std::nullopt;
+  }
+  return g;
 }
 
 }  // namespace stackdyn::cli

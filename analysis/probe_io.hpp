@@ -7,6 +7,7 @@
 #include <stackdyn/core/options.hpp>
 #include <stackdyn/dynamics/simulation.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,20 @@ TimeView probe_view(const Config& cfg);
 /// attributes (mode, units, tau).
 void write_probe_frame(h5::Group& root, const Model& model, TimeView view, const std::vector<double>& tau,
                        const std::string& kind);
+
+/// The entries --fixed-point FILE:INDEX (key `fixed_point`) and --state FILE (key `state`):
+/// a start given explicitly, shared by timescales, lyapunov and gradient-flow. `what` says
+/// what the start is for in the help text.
+OptionTable start_options(const std::string& what);
+
+struct GivenStart {
+  Eigen::VectorXd state;
+  std::string label;  ///< "--fixed-point fp.h5:2", for the result file's attribute
+};
+/// The start given by `fixed_point` (row INDEX of a fixed-points result's
+/// fixed_points/states (K, state_dim)) or `state` (dataset 'state' (state_dim,), or the
+/// first row of 'states' (n, state_dim)); nullopt when neither. InputError when both are
+/// given, or on a missing file, dataset or index, a wrong width or non-finite numbers.
+std::optional<GivenStart> probe_start(const Config& cfg, const Model& model);
 
 }  // namespace stackdyn::cli

@@ -11,6 +11,7 @@
 #include <stackdyn/model/model_io.hpp>
 
 #include <cmath>
+#include <tuple>
 #include <ostream>
 
 namespace stackdyn::cli {
@@ -45,7 +46,36 @@ OptionTable options() {
       {"--threads", "threads", K::Integer, "0", "Threads over the frequencies (0 = every core)", ""},
   };
   t.insert(t.end(), own.begin(), own.end());
+  const OptionTable start = start_options("the rest point (Newton from it; it must converge to a stable point):");
+  t.insert(t.end(), start.begin(), start.end());
   return t;
+}
+
+// A run file's recorded fixed points, as further starts: those of the checkpoint the model
+// spec names (FILE.h5:/checkpoints/<step>), or of the run's last checkpoint that has them
+// when the spec is the run file itself (its final model). Empty when there are none.
+std::pair<MatrixXd, std::string> recorded_fixed_points(const std::string& spec) {
+  const std::string path = model_spec_file(spec);
+  const std::string group = spec.size() > path.size() + 2 ? spec.substr(path.size() + 2) : "";  // after ":/"
+  const h5::File f = h5::File::open(path);
+  std::string at;
+  if (!group.empty()) {
+    at = group + "/fixed_point_search/fixed_points/states";
+    if (!f.has(at)) return {};
+  } else {
+    if (!f.has("final_model") || !f.has("checkpoints")) return {};
+    long long last = -1;
+    for (const auto& name : f.group("checkpoints").children()) {
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos || name.size() > 18) continue;
+      if (f.has("checkpoints/" + name + "/fixed_point_search/fixed_points/states")) last = std::max(last, std::stoll(name));
+    }
+    if (last < 0) return {};
+    at = "checkpoints/" + std::to_string(last) + "/fixed_point_search/fixed_points/states";
+  }
+  const h5::Array a = f.read(at);
+  if (a.shape.size() != 2 || a.shape[0] == 0) return {};
+  const auto K = static_cast<Eigen::Index>(a.shape[0]), n = static_cast<Eigen::Index>(a.shape[1]);
+  return {Eigen::Map<const MatrixXd>(a.data.data(), n, K), "the recorded fixed point of " + path + ":/" + at + " row"};
 }
 
 VectorXd vector_key(const Config& cfg, const std::string& key) {
@@ -94,6 +124,13 @@ int run_timescales(Invocation& inv) {
   }
   to.threads = static_cast<int>(cfg.get_int("threads", Range::non_negative()));
   to.validate(model, cfg.name());
+  if (const auto g = probe_start(cfg, model)) {
+    to.given_start = g->state;
+    to.given_label = g->label;
+  } else {
+    std::tie(to.extra_starts, to.extra_label) = recorded_fixed_points(spec);
+    if (to.extra_starts.rows() != model.state_dim()) to.extra_starts.resize(0, 0);
+  }
 
   const TimescaleResult r = probe_timescales(model, to);
 
@@ -118,18 +155,30 @@ int run_timescales(Invocation& inv) {
   f.write("input_constant", to.x0.size() ? to.x0 : VectorXd::Zero(model.input_size).eval());
   f.write("fixed_point", r.fixed_point);
   f.set_dim_labels("fixed_point", {"state"});
+  f.set_attr("fixed_point_start", r.fixed_point_start);
+  f.set_attr("fixed_point_starts_tried", static_cast<long long>(r.starts_tried));
+  f.set_attr("fixed_point_starts_stable", static_cast<long long>(r.starts_stable));
   f.write("frequencies", r.frequencies);
   f.set_dim_labels("frequencies", {"frequency"});
   for (const auto& [name, m] : {std::pair<const char*, const MatrixXd*>{"gain", &r.gain}, {"gain_linear", &r.gain_linear},
-                                {"power", &r.power}}) {
+                                {"power", &r.power}, {"own_gain_measured", &r.own_gain},
+                                {"own_gain_predicted", &r.own_gain_linear}}) {
     f.write(name, *m);
     f.set_dim_labels(name, {"layer", "frequency"});
   }
   for (const auto& [name, v] : {std::pair<const char*, const VectorXd*>{"preferred_frequency", &r.preferred_frequency},
                                 {"cutoff_frequency", &r.cutoff_frequency}, {"spectral_radius", &r.spectral_radius},
-                                {"timescale", &r.timescale}}) {
+                                {"timescale", &r.timescale}, {"own_preferred_frequency", &r.own_preferred_frequency},
+                                {"own_cutoff_frequency", &r.own_cutoff_frequency}}) {
     f.write(name, *v);
     f.set_dim_labels(name, {"layer"});
+  }
+  if (r.readout_gain.size() > 0) {
+    for (const auto& [name, v] : {std::pair<const char*, const VectorXd*>{"readout_gain", &r.readout_gain},
+                                  {"readout_gain_predicted", &r.readout_gain_linear}}) {
+      f.write(name, *v);
+      f.set_dim_labels(name, {"frequency"});
+    }
   }
   std::vector<double> window(r.window.begin(), r.window.end());
   f.write("window_samples", {window.size()}, window.data());
@@ -139,7 +188,9 @@ int run_timescales(Invocation& inv) {
   ctx.out << inv.output << ": " << r.frequencies.size() << " frequencies, " << model.num_layers() << " layers\n";
   for (int l = 0; l < model.num_layers(); ++l)
     ctx.out << "  layer " << l << ": preferred " << r.preferred_frequency(l) << ", cutoff " << r.cutoff_frequency(l)
-            << ", spectral radius " << r.spectral_radius(l) << ", timescale " << r.timescale(l) << "\n";
+            << ", spectral radius " << r.spectral_radius(l) << ", timescale " << r.timescale(l) << "; own: preferred "
+            << r.own_preferred_frequency(l) << ", cutoff " << r.own_cutoff_frequency(l) << "\n";
+  ctx.out << "  rest point from " << r.fixed_point_start << "\n";
   return 0;
 }
 
@@ -151,8 +202,10 @@ const bool registered = register_command({
                      Positional::Kind::Config, false}},
     .options = options(),
     .set = true,
-    .footer = "TS.h5 holds frequencies (n_f,), gain, gain_linear, power (L, n_f), preferred_frequency,\n"
-              "cutoff_frequency, spectral_radius, timescale (L,). See docs/probes.md.",
+    .footer = "TS.h5 holds frequencies (n_f,), gain, gain_linear, power, own_gain_measured, own_gain_predicted\n"
+              "(L, n_f), preferred_frequency, cutoff_frequency, own_preferred_frequency, own_cutoff_frequency,\n"
+              "spectral_radius, timescale (L,), readout_gain, readout_gain_predicted (n_f,) with a readout,\n"
+              "and the attribute fixed_point_start. See docs/probes.md.",
     .run = run_timescales,
 });
 

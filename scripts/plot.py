@@ -176,7 +176,11 @@ def plot_timescales(f, fig):
     gain, lin = f["gain"][()], f["gain_linear"][()]
     L = gain.shape[0]
     units = text(f.attrs.get("frequency_units", "cycles per step"))
-    ax = fig.add_subplot(1, 2, 1)
+    own = "own_gain_measured" in f  # older files hold the cumulative gain only
+    panels = 3 if own else 2
+    if own:
+        fig.set_size_inches(17, 5)
+    ax = fig.add_subplot(1, panels, 1)
     im = ax.pcolormesh(np.arange(len(fr) + 1), np.arange(L + 1), np.log10(np.maximum(gain, 1e-300)), shading="flat")
     ticks = np.linspace(0, len(fr) - 1, min(len(fr), 5)).astype(int)
     ax.set_xticks(ticks + 0.5)
@@ -185,16 +189,26 @@ def plot_timescales(f, fig):
     ax.set_yticklabels(["layer %d" % l for l in range(L)])
     ax.set_xlabel("frequency (%s)" % units)
     fig.colorbar(im, ax=ax, label="log10 gain")
-    ax.set_title("gain per layer")
-    ax = fig.add_subplot(1, 2, 2)
-    for l in range(L):
-        line, = ax.loglog(fr, gain[l], "o-", ms=3, label="layer %d (tau %.3g)" % (l, f["timescale"][l]))
-        ax.loglog(fr, lin[l], "--", color=line.get_color(), lw=0.8)
-        ax.axvline(f["cutoff_frequency"][l], color=line.get_color(), lw=0.6, ls=":")
-    ax.set_xlabel("frequency (%s)" % units)
-    ax.set_ylabel("gain |c| / a")
-    ax.set_title("measured (dots), linear (dashed), cutoff (dotted)")
-    ax.legend(fontsize=7)
+    ax.set_title("gain from the input per layer")
+    # The cumulative gain (from the network input) and, beside it, each layer's own gain
+    # (from the stream it reads): the first multiplies the second over the layers below.
+    curves = [("gain", "gain_linear", "cutoff_frequency", "from the input (cumulative)")]
+    if own:
+        curves.append(("own_gain_measured", "own_gain_predicted", "own_cutoff_frequency", "own (from the stream it reads)"))
+    for k, (measured, predicted, cutoff, what) in enumerate(curves):
+        ax = fig.add_subplot(1, panels, 2 + k)
+        g, p = f[measured][()], f[predicted][()]
+        for l in range(L):
+            line, = ax.loglog(fr, g[l], "o-", ms=3, label="layer %d (tau %.3g)" % (l, f["timescale"][l]))
+            ax.loglog(fr, p[l], "--", color=line.get_color(), lw=0.8)
+            ax.axvline(f[cutoff][l], color=line.get_color(), lw=0.6, ls=":")
+        if k == 0 and "readout_gain" in f:
+            ax.loglog(fr, f["readout_gain"][()], "k.-", ms=3, label="readout")
+            ax.loglog(fr, f["readout_gain_predicted"][()], "k--", lw=0.8)
+        ax.set_xlabel("frequency (%s)" % units)
+        ax.set_ylabel("gain |c| / a")
+        ax.set_title("%s: measured (dots), linear (dashed), cutoff (dotted)" % what, fontsize=8)
+        ax.legend(fontsize=7)
 
 
 def plot_lyapunov(f, fig):

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 using namespace stackdyn;
 using Eigen::MatrixXd;
@@ -142,4 +143,59 @@ TEST_CASE("probe commands refuse flags of the other mode, unknown keys and missi
   test::expect_clean_failure(run({"gradient-flow", model, "--set", "mode='continuous'"}), out, {"mode", "discrete"});
   test::expect_clean_failure(run({"gradient-flow", model, "--mode", "discrete"}), out, {"--mode"});
   test::expect_clean_failure(run({"rescale", model}), out, {"--radius"});
+}
+
+TEST_CASE("lyapunov and gradient-flow start from --fixed-point FILE:INDEX or --state FILE", "[probes][cli][start]") {
+  test::ScratchDir dir("probe_cli_start");
+  const std::string model = dir / "m.h5", fp = dir / "fp.h5", st = dir / "s.h5";
+  const Model m = test::contracting_tanh_stack({3, 4}, {0.5, 0.9}, 2);
+  write_model(m, model, Provenance{});
+  const int N = m.state_dim();
+  MatrixXd pts(2, N);
+  for (int i = 0; i < N; ++i) {
+    pts(0, i) = 0.1 * i;
+    pts(1, i) = -0.05 * i + 0.2;
+  }
+  {
+    h5::File f = h5::File::create(fp);
+    f.create_group("fixed_points").write("states", pts);
+    h5::File s = h5::File::create(st);
+    s.write("state", VectorXd(pts.row(0).transpose()));
+  }
+  SECTION("gradient-flow: the trajectory starts at the given state") {
+    const std::string out = dir / "gf.h5";
+    for (const auto& [flag, value, row] : {std::tuple<std::string, std::string, int>{"--fixed-point", fp + ":1", 1},
+                                           {"--state", st, 0}}) {
+      const auto r = test::run_cli({"gradient-flow", model, "-o", out, "--steps", "4", flag, value});
+      INFO(r.err);
+      REQUIRE(r.code == 0);
+      const h5::File f = h5::File::open(out);
+      CHECK(VectorXd(f.read_matrix("states").row(0).transpose()) == VectorXd(pts.row(row).transpose()));
+      CHECK(f.attr_string("initial_state") == flag + " " + value);
+    }
+  }
+  SECTION("lyapunov: one trajectory from the given state") {
+    const std::string out = dir / "ly.h5";
+    const auto r = test::run_cli({"lyapunov", model, "-o", out, "--steps", "50", "--fixed-point", fp + ":0"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const h5::File f = h5::File::open(out);
+    CHECK(f.read_matrix("initial_states") == MatrixXd(pts.topRows(1)));
+    CHECK_THAT(f.attr_string("source"), Catch::Matchers::Contains("--fixed-point " + fp + ":0"));
+  }
+  SECTION("refused: both ways, a start with initial states, a wrong width, an index beyond the file") {
+    const std::string out = dir / "o.h5";
+    test::expect_clean_failure(test::run_cli({"lyapunov", model, "-o", out, "--state", st, "--fixed-point", fp + ":0"}),
+                               out, {"fixed_point", "one or the other"});
+    test::expect_clean_failure(
+        test::run_cli({"lyapunov", model, "-o", out, "--state", st, "--initial-states", fp}), out, {"state", "one start"});
+    test::expect_clean_failure(test::run_cli({"gradient-flow", model, "-o", out, "--fixed-point", fp + ":5"}), out,
+                               {"index 5", "0 <= INDEX < 2"});
+    const std::string wide = dir / "wide.h5";
+    {
+      h5::File w = h5::File::create(wide);
+      w.write("state", VectorXd(VectorXd::Zero(N + 1)));
+    }
+    test::expect_clean_failure(test::run_cli({"gradient-flow", model, "-o", out, "--state", wide}), out, {"state_dim"});
+  }
 }

@@ -13,9 +13,22 @@
 //
 // Discrete: every frequency is one column of one batched run of the map (its own transient
 // and window); continuous: frequencies are integrated independently, in parallel.
+//
+// Each layer's own gain (docs/design.md 4, docs/probes.md): the layer driven alone, every
+// stream below it held to its measured sinusoid (the fundamental c^(k) of the run above,
+// scaled so that the stream it reads, h^(l-1) or the input for l = 0, has amplitude a):
+// own^(l) = |c'^(l)_h| / a. Predicted: |x^(l)_h| / |x^(l-1)_h| of the forward substitution,
+// x^(l) = (z I - A_ll)^-1 (B_l u^(l)), the layer's own transfer function applied to the
+// amplitude of the stream it reads (up to the unit phase of the step convention).
+//
+// The rest point: Newton (the fixed-point finder) from the zero state, states of the
+// drive's trajectory from the zero state (lowest frequency) and `extra_starts` (a run's
+// recorded fixed points); the stable point nearest the trajectory's second half is taken.
+// `given_start` replaces all of them.
 #pragma once
 #include <stackdyn/analysis/fixed_points.hpp>
 
+#include <string>
 #include <vector>
 
 namespace stackdyn {
@@ -32,6 +45,12 @@ struct TimescaleOptions {
   int samples_per_period = 64;    ///< continuous
   double rtol = 1e-6, atol = 1e-9;
   int threads = 0;
+  /// The only start of the rest-point search when set (--fixed-point, --state).
+  VectorXd given_start;
+  std::string given_label;  ///< what given_start is, for fixed_point_start
+  /// Further starts (columns), e.g. a checkpoint's fixed points, and what they are.
+  MatrixXd extra_starts;
+  std::string extra_label;
   /// InputError naming `where` and the offending option.
   void validate(const Model& model, const std::string& where) const;
 };
@@ -45,12 +64,18 @@ struct TimescaleResult {
   VectorXd spectral_radius;      ///< (L,): of A_ll at the fixed point
   VectorXd timescale;            ///< (L,): the slowest of the block, steps or time units
   VectorXd fixed_point;          ///< the state the probe starts from
+  std::string fixed_point_start; ///< which start the search took it from
+  int starts_tried = 0, starts_stable = 0;  ///< converged to a stable point
+  MatrixXd own_gain, own_gain_linear;       ///< (L, n_f): each layer alone, from the stream it reads
+  VectorXd own_preferred_frequency, own_cutoff_frequency;  ///< (L,) of own_gain
+  VectorXd readout_gain;         ///< (n_f,): input to the readout's prediction; empty without a readout
+  VectorXd readout_gain_linear;  ///< (n_f,): its linear prediction
   std::vector<long long> window; ///< per frequency: samples in the measured window
   std::vector<double> transient; ///< per frequency: steps or time before the window
 };
 
-/// Runs the probe. RunError when no stable fixed point is found from the zero state or the
-/// trajectory leaves the finite numbers.
+/// Runs the probe. RunError when no stable fixed point is found from the starts (or the
+/// given start is not one) or the trajectory leaves the finite numbers.
 TimescaleResult probe_timescales(const Model& model, const TimescaleOptions& o);
 
 /// The linear prediction alone, at the state s (columns: frequencies), rows per layer.
