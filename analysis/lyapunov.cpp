@@ -139,12 +139,18 @@ int run_lyapunov(Invocation& inv) {
   f.set_attr("steps_or_t_end", lo.length);
   f.set_attr("transient", lo.transient);
   f.set_attr("reorthonormalize_every", lo.reorthonormalize_every);
+  // The interval adapts so that no QR's spread of log|R_ii| passes 16 nats (docs/probes.md).
+  f.set_attr("reorthonormalize_every_used", r.reorthonormalize_every_used);
+  f.set_attr("reorthonormalize_halvings", r.reorthonormalize_halvings);
+  f.set_attr("max_log_r_spread", r.max_log_r_spread);
   f.set_attr("route", r.route);
   f.set_attr("input_path", drive.input_path);
   if (!discrete) {
     f.set_attr("method", "dopri5 (state and variational equations)");
     f.set_attr("rtol", lo.rtol);
     f.set_attr("atol", lo.atol);
+    // with all exponents: the mean of tr(T^-1 (dG/ds - I)), which their sum must equal
+    if (std::isfinite(r.volume_rate)) f.set_attr("volume_rate", r.volume_rate);
   }
   f.write("exponents", r.exponents);
   f.set_dim_labels("exponents", {"exponent"});
@@ -165,7 +171,11 @@ int run_lyapunov(Invocation& inv) {
 
   ctx.out << inv.output << ": " << r.exponents.size() << " Lyapunov exponents (" << (discrete ? "per step" : "per unit time")
           << ", " << S0.cols() << " trajectories), largest " << r.exponents(0) << ", Kaplan-Yorke dimension "
-          << r.kaplan_yorke << "\n";
+          << r.kaplan_yorke;
+  if (r.reorthonormalize_halvings > 0)
+    ctx.out << "; the re-orthonormalisation interval was halved " << r.reorthonormalize_halvings << " times, to "
+            << r.reorthonormalize_every_used << " (the directions' growth spread too far between QRs)";
+  ctx.out << "\n";
   return 0;
 }
 

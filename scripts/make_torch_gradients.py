@@ -5,13 +5,16 @@ a small float64 torch module (bias and readout alternating over the cases) expor
 torch_export.export_module (<case>.model.h5), a data file for `stackdyn gradients`
 (<case>.data.h5: inputs, targets, optional h0/c0) and torch autograd's loss and gradients
 (<case>.grads.h5: loss, the gradient of every parameter under the model file's names, and
-for unidirectional models dloss_dstates).
+for unidirectional models dloss_dstates). Four more cases (each cell, 2 unidirectional
+layers) are truncated BPTT (`--truncate 2`, the data file's attribute `truncate`): the
+module runs window by window with the state detached where each window begins.
 
     scripts/make_torch_gradients.py [--outdir tests/data/torch_gradients]
 
 dloss_dstates comes from its definition (docs/design.md 4): g_{T-1} = dl_{T-1}/ds_{T-1},
 g_t = dl_t/ds_t + (dF/ds(s_t, x_{t+1}))^T g_{t+1}, with F one step of the stack built from
-torch.nn.*Cell and every product taken by torch.autograd.
+torch.nn.*Cell and every product taken by torch.autograd; truncated, from one backward pass
+through the chain of F with the state detached where each window begins.
 """
 import argparse
 import os
@@ -46,7 +49,13 @@ def cases():
                 name = f"{cell}_L{num_layers}_{'bidir' if bidirectional else 'uni'}_{'bias' if bias else 'nobias'}" \
                        f"_{'readout' if readout else 'noreadout'}_{loss}{'' if every_step else '_last'}"
                 out.append(dict(index=i, name=name, cell=cell, num_layers=num_layers, bidirectional=bidirectional,
-                                bias=bias, readout=readout, loss=loss, every_step=every_step, with_h0=with_h0))
+                                bias=bias, readout=readout, loss=loss, every_step=every_step, with_h0=with_h0,
+                                truncate=0))
+    for cell in ref.CELLS:
+        i = len(out)
+        out.append(dict(index=i, name=f"{cell}_L2_uni_bias_readout_mse_truncate2", cell=cell, num_layers=2,
+                        bidirectional=False, bias=True, readout=True, loss="mse", every_step=True,
+                        with_h0=i % 2 == 0, truncate=2))
     return out
 
 
@@ -109,7 +118,16 @@ def generate(outdir, c, command_line):
 
     module.zero_grad()
     hx = None if h0 is None else ((h0, c0) if lstm else h0)
-    out, _ = module(x, hx)
+    trunc = c["truncate"]
+    if trunc > 0:  # window by window, the state detached where each begins
+        outs = []
+        for a in range(0, TIME, trunc):
+            o, hx = module(x[:, a:a + trunc], hx)
+            outs.append(o)
+            hx = tuple(v.detach() for v in hx) if lstm else hx.detach()
+        out = torch.cat(outs, dim=1)
+    else:
+        out, _ = module(x, hx)
     pred = readout(out) if readout is not None else out
     loss = loss_fn(pred, targets, c["loss"], c["every_step"])
     params = list(module.parameters()) + (list(readout.parameters()) if readout is not None else [])
@@ -147,7 +165,18 @@ def generate(outdir, c, command_line):
 
         g = torch.zeros(BATCH, TIME, states.shape[2], dtype=torch.float64)
         nxt = None
-        for t in range(TIME - 1, -1, -1):
+        if trunc > 0:
+            # s_{t+1} = F(s_t, x_{t+1}) from s_0, detached where a window begins; dL/ds_t of
+            # the whole loss through that graph
+            nodes = [states[:, 0].clone().requires_grad_(True)]
+            for t in range(1, TIME):
+                prev = nodes[-1].detach() if t % trunc == 0 else nodes[-1]
+                nodes.append(F(prev, x[:, t]))
+                nodes[-1].retain_grad()
+            sum(step_loss(t, nodes[t]) for t in range(TIME)).backward()
+            for t in range(TIME):
+                g[:, t] = nodes[t].grad
+        for t in (range(TIME - 1, -1, -1) if trunc == 0 else []):
             s = states[:, t].clone().requires_grad_(True)
             total = step_loss(t, s)
             if nxt is not None:
@@ -164,6 +193,8 @@ def generate(outdir, c, command_line):
         f.attrs["command_line"] = command_line
         f.attrs["seed"] = np.int64(seed)
         f.attrs["loss"] = c["loss"]
+        if trunc > 0:
+            f.attrs["truncate"] = np.int64(trunc)
         f.create_dataset("inputs", data=x.numpy())
         f.create_dataset("targets", data=targets.numpy())
         if h0 is not None:

@@ -43,7 +43,7 @@ int run_gradients(Invocation& inv) {
   write_blocks(f, grad);
   if (!model.bidirectional) {
     write_state_layout(f, model);
-    const MatrixXd g = full_state_adjoint(model, d.X, bptt.states(), bptt.output_cotangent(), d.N, d.T);
+    const MatrixXd g = full_state_adjoint(model, d.X, bptt.states(), bptt.output_cotangent(), d.N, d.T, truncate);
     const auto buf = from_columns(g, static_cast<std::size_t>(d.N), static_cast<std::size_t>(d.T));
     f.write("dloss_dstates", {static_cast<std::size_t>(d.N), static_cast<std::size_t>(d.T), static_cast<std::size_t>(model.state_dim())},
             buf.data());
@@ -68,7 +68,8 @@ const bool registered = register_command({
                 {"--truncate", "truncate", ValueKind::Integer, "0", "BPTT window in steps (0 = full)", ""}},
     .footer = "GRADS holds loss (scalar), the gradient of every parameter under the model file's names and shapes\n"
               "(layers/<l>/weight_ih, ..., readout/weight, readout/bias) and, for unidirectional models,\n"
-              "dloss_dstates (batch, time, state_dim): the adjoint of the full-state map (docs/design.md 4).",
+              "dloss_dstates (batch, time, state_dim): the adjoint of the full-state map (docs/design.md 4),\n"
+              "cut where each --truncate window begins as the weight gradients are.",
     .run = run_gradients,
 });
 

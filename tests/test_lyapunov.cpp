@@ -190,6 +190,125 @@ TEST_CASE("lyapunov: random tanh networks are stable for small gain and chaotic 
   }
 }
 
+// Issue 19 item 1: between two QRs the basis columns grow at rates exp(lambda_i m); once the
+// spread passes about 36 nats double precision loses the small directions, silently. The
+// interval now halves while a QR's spread of log|R_ii| passes 16 nats (docs/probes.md).
+
+TEST_CASE("lyapunov: at a coarse interval the map's exponents still sum to the mean of ln|det J_t|",
+          "[lyapunov]") {
+  // A chaotic tanh map (W = 3 G / sqrt(N)) whose per-step spread of growth rates is several
+  // nats: 10 steps between QRs spread the directions by far more than 36 nats. (The issue's
+  // 200 units over 3000 steps read a mean exponent of -1.68 against -2.32; 80 units over
+  // 1000 steps fail the same way and keep the test fast.)
+  const int N = 80, steps = 1000;
+  const Model m = random_tanh(N, 3.0, 31);
+  const MatrixXd S0 = random_states(N, 1, 4);
+  LyapunovOptions o;
+  o.length = steps;
+  o.reorthonormalize_every = 10;
+  const LyapunovResult r = lyapunov_spectrum(m, InputSpec{}, S0, o);
+  REQUIRE(r.exponents.size() == N);
+
+  // Independently, along the same trajectory (the same map from the same start, so the same
+  // numbers): J_t = diag(1 - h_{t+1}^2) W, ln|det J_t| = ln|det W| + sum ln(1 - h_{t+1}^2).
+  const MatrixXd& W = m.layers[0].fwd.w_hh;
+  const double log_det_w = W.partialPivLu().matrixLU().diagonal().cwiseAbs().array().log().sum();
+  const Stack stack(m, Coupling::Sequential);
+  const VectorXd x = VectorXd::Zero(m.input_size);
+  VectorXd s = S0.col(0);
+  Stack::Linearization lin = stack.linearize(x, s);
+  double sum = 0;
+  for (int t = 0; t < steps; ++t) {
+    stack.linearize(x, s, lin);
+    s = lin.s_next;
+    sum += log_det_w + (1 - s.array().square()).log().sum();
+  }
+  const double exact = sum / (static_cast<double>(steps) * N);
+  INFO("mean exponent " << r.exponents.mean() << ", mean ln|det J_t| / N " << exact << ", smallest "
+                        << r.exponents(N - 1) << ", interval used " << r.reorthonormalize_every_used);
+  CHECK(exact < -1);  // a wide spectrum: the case that failed
+  // The QR method reproduces ln|det| exactly up to rounding: with a spread below 16 nats per
+  // QR the smallest R_ii carry a relative error below eps e^16 = 2e-9, so the mean is good
+  // to far better than 1e-7.
+  CHECK(std::abs(r.exponents.mean() - exact) < 1e-7);
+  CHECK(r.reorthonormalize_halvings > 0);
+  CHECK(r.reorthonormalize_every_used < 10);
+  CHECK((r.max_log_r_spread <= 16 || r.reorthonormalize_every_used == 1));  // nothing finer than 1 step
+}
+
+TEST_CASE("lyapunov: on a 2-layer stack coarse intervals give the exponents of interval 1", "[lyapunov]") {
+  // Issue 19 item 1: 24 and 16 units, radii 3.0 and 1.3; single exponents were off by 2.9
+  // at an interval of 10 and by 5.0 at 20. In exact arithmetic the interval changes nothing
+  // (the product of the R factors is the R factor of the product; the trajectory does not
+  // depend on it), so the estimates agree to rounding.
+  Model m = test::random_model(1, {{CellType::RnnTanh, 24}, {CellType::RnnTanh, 16}}, 5, 0.8);
+  test::set_radii(m, {3.0, 1.3});
+  const MatrixXd S0 = random_states(m.state_dim(), 1, 6);
+  for (const auto route : {LyapunovOptions::Route::Auto, LyapunovOptions::Route::Full}) {
+    LyapunovOptions o;
+    o.route = route;
+    o.length = 2000;
+    const LyapunovResult ref = lyapunov_spectrum(m, InputSpec{}, S0, o);
+    for (const double every : {10.0, 20.0}) {
+      o.reorthonormalize_every = every;
+      const LyapunovResult r = lyapunov_spectrum(m, InputSpec{}, S0, o);
+      INFO("route " << r.route << ", interval " << every << ": " << r.exponents.transpose() << "\ninterval 1: "
+                    << ref.exponents.transpose());
+      REQUIRE(r.exponents.size() == ref.exponents.size());
+      CHECK((r.exponents - ref.exponents).cwiseAbs().maxCoeff() < 1e-7);
+      CHECK(std::abs(r.layer_exponents(0, 0) - ref.layer_exponents(0, 0)) < 1e-7);
+    }
+  }
+}
+
+TEST_CASE("lyapunov: the flow's spectrum scales as 1/tau and sums to the mean trace", "[lyapunov]") {
+  // Issue 19 item 1: a tanh network W = 3 G / sqrt(N), all exponents, default settings.
+  // tau = 0.02 over t = 4 is tau = 1 over t = 200 in units of tau, so the exponents times tau
+  // must agree. Before the fix the default interval (1 time unit, 50 tau) let the growth
+  // rates spread beyond double precision, and dopri5's absolute tolerance (1e-9) stopped
+  // controlling the shrinking tangent columns: the 64-unit case read a mean of -0.948 and a
+  // smallest of -1.53 against -1.014 and -2.27. 32 units fail the same way.
+  const int N = 32;
+  const Model m = random_tanh(N, 3.0, 41);
+  const MatrixXd S0 = random_states(N, 1, 8);
+  auto run = [&](double tau, double t_end) {
+    LyapunovOptions o;
+    o.view = TimeView::Continuous;
+    o.tau = {tau};
+    o.length = t_end;
+    return lyapunov_spectrum(m, InputSpec{}, S0, o);
+  };
+  const LyapunovResult slow = run(1.0, 200), fast = run(0.02, 4);
+  const VectorXd a = slow.exponents, b = fast.exponents * 0.02;
+  INFO("tau = 1: " << a.transpose() << "\ntau = 0.02, times tau: " << b.transpose());
+  REQUIRE(a.size() == N);
+  // The two runs follow one trajectory in units of tau only up to the integrator's
+  // tolerance (their steps and QR times differ: the fast run's interval halves to about
+  // 3 tau), and the estimates over 200 tau then differ by their finite-time sensitivity,
+  // largest for the near-zero exponents of this autonomous flow. Two tau = 1 runs that differ
+  // only in the QR interval (1 and 0.25) show the floor for nearly equal steps (6e-5); the
+  // scaled runs differ by up to 1.5e-3 on single exponents. Bounds of 0.01 per exponent and
+  // 0.002 on the mean keep a margin and are far below the bug's errors (0.07 on the mean,
+  // 0.7 on the smallest; with the old rule this test fails on every check below).
+  LyapunovOptions o;
+  o.view = TimeView::Continuous;
+  o.length = 200;
+  o.reorthonormalize_every = 0.25;
+  const VectorXd c = lyapunov_spectrum(m, InputSpec{}, S0, o).exponents;
+  const double floor = (a - c).cwiseAbs().maxCoeff();
+  INFO("tau = 1 at interval 0.25: " << c.transpose() << "\nfloor " << floor);
+  CHECK(floor < 0.01);
+  CHECK((a - b).cwiseAbs().maxCoeff() < std::max(3 * floor, 0.01));
+  CHECK(std::abs(a.mean() - b.mean()) < std::max(3 * floor, 0.002));
+  // Exactly, along each run's own trajectory: the exponents' sum is the mean of
+  // tr(dG/ds - I)/tau (Liouville), to the integrator's relative tolerance (1e-6) times the
+  // window's length in units of the spread of rates (a few hundred).
+  for (const auto* r : {&slow, &fast}) {
+    INFO("sum " << r->exponents.sum() << ", mean trace " << r->volume_rate);
+    CHECK(std::abs(r->exponents.sum() - r->volume_rate) < 1e-4 * std::abs(r->volume_rate));
+  }
+}
+
 TEST_CASE("lyapunov: the Kaplan-Yorke dimension", "[lyapunov]") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   CHECK(kaplan_yorke_dimension((VectorXd(3) << 0.5, -0.2, -1.0).finished(), 3) == Approx(2 + 0.3 / 1.0));
@@ -219,6 +338,10 @@ TEST_CASE("lyapunov command writes the contract's datasets", "[lyapunov][cli]") 
   CHECK((running.row(4).transpose() - ex).cwiseAbs().maxCoeff() == 0.0);
   for (Eigen::Index i = 1; i < ex.size(); ++i) CHECK(ex(i) <= ex(i - 1));
   CHECK(f.attr_string("kind") == "lyapunov");
+  // the adaptive interval's record (docs/probes.md): nothing to halve at 1 step
+  CHECK(f.attr_double("reorthonormalize_every_used") == 1.0);
+  CHECK(f.attr_int("reorthonormalize_halvings") == 0);
+  CHECK(f.attr_double("max_log_r_spread") <= 16);
 
   // Top-k and the continuous view: no layer_exponents.
   const auto r2 = test::run_cli({"lyapunov", model, "-o", out, "--mode", "continuous", "--t-end", "20", "--k", "2"});
@@ -226,6 +349,18 @@ TEST_CASE("lyapunov command writes the contract's datasets", "[lyapunov][cli]") 
   const h5::File f2 = h5::File::open(out);
   CHECK(f2.read("exponents").shape == h5::Shape{2});
   CHECK_FALSE(f2.has("layer_exponents"));
+
+  // A coarse interval on a chaotic map: halved, and the file and the summary say so.
+  const std::string chaotic = dir / "chaotic.h5";
+  write_model(random_tanh(40, 3.0, 3), chaotic, Provenance{});
+  const auto r3 = test::run_cli({"lyapunov", chaotic, "-o", out, "--steps", "300", "--reorthonormalize-every", "16"});
+  REQUIRE(r3.code == 0);
+  CHECK_THAT(r3.out, Contains("interval was halved"));
+  const h5::File f3 = h5::File::open(out);
+  CHECK(f3.attr_double("reorthonormalize_every") == 16.0);
+  CHECK(f3.attr_double("reorthonormalize_every_used") < 16.0);
+  CHECK(f3.attr_int("reorthonormalize_halvings") > 0);
+  CHECK((f3.attr_double("max_log_r_spread") <= 16 || f3.attr_double("reorthonormalize_every_used") == 1));
 }
 
 TEST_CASE("lyapunov command refuses bad input with one line", "[lyapunov][cli][errors]") {

@@ -124,3 +124,21 @@ TEST_CASE("a diverging run stops, names time and layer, and keeps a readable fil
     for (double v : st.data) REQUIRE(std::isfinite(v));
   }
 }
+
+TEST_CASE("simulate refuses an input file whose declared shape overflows 64 bits", "[simulate][cli][errors]") {
+  // Found by fuzzing (issue 19 item 13): 'inputs' declares (67109120, 9079256848778919944, 3)
+  // in gzip chunks; HDF5's own element count wraps around to 1610618880, which passed the
+  // checks and the program allocated until it was killed.
+  Fixture fx;
+  write_model(test::random_model(3, {{CellType::Gru, 3}}, 2), fx.model, Provenance{});
+  const std::string in =
+      std::string(STACKDYN_SOURCE_DIR) + "/tests/fuzz/corpus/input_file/regression-element-count-overflows.h5";
+  REQUIRE(h5::File::open(in).has("inputs"));
+  CHECK_THAT(test::message_of<InputError>([&] { (void)h5::File::open(in).read("inputs"); }),
+             Contains("(67109120, 9079256848778919944, 3) declares more than 2^64 elements"));
+  const auto r = fx.simulate({"--input-file", in});
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, StartsWith("stackdyn: error: ") && Contains("more than 2^64 elements"));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_FALSE(std::filesystem::exists(fx.out));
+}

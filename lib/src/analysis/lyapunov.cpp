@@ -11,6 +11,7 @@
 #include <Eigen/Cholesky>
 #include <Eigen/QR>
 
+#include <boost/numeric/odeint/stepper/controlled_runge_kutta.hpp>
 #include <boost/numeric/odeint/stepper/generation.hpp>
 #include <boost/numeric/odeint/stepper/runge_kutta_dopri5.hpp>
 #include <boost/numeric/odeint/external/eigen/eigen.hpp>
@@ -26,6 +27,14 @@ namespace stackdyn {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Between two QRs the basis columns grow at rates exp(lambda_i dt): once the spread of
+// log|R_ii| passes about 36 nats (1/eps), the small directions are lost to rounding, and
+// CholeskyQR2 needs cond below about 1e8 (18 nats). An interval whose QR shows a spread
+// above this bound is redone from the previous QR with half the interval (docs/probes.md).
+constexpr double kMaxLogSpread = 16;
+// The continuous view halves at most this often per trajectory (a factor 2^-60).
+constexpr int kMaxHalvings = 60;
 
 
 // Thin QR in place by CholeskyQR: G = Q^T Q = R^T R (Cholesky), Q <- Q R^-1; a second pass
@@ -59,6 +68,11 @@ class InPlaceQR {
     if (!ok) householder(Q);  // Q holds a basis of the same span; its first pass's R is in logs_
     if (sums != nullptr) *sums += logs_;
   }
+  // log|R_ii| of the last run.
+  const VectorXd& logs() const { return logs_; }
+  // The spread max - min of log|R_ii| of the last run: how far the columns' growth rates
+  // drew apart since the previous QR (0 for one column).
+  double spread() const { return logs_.size() > 1 ? logs_.maxCoeff() - logs_.minCoeff() : 0.0; }
 
  private:
   void householder(Eigen::Ref<MatrixXd> Q) {
@@ -100,7 +114,7 @@ class Tangents {
         layer_sums_.push_back(VectorXd::Zero(k));
       }
     }
-    orthonormalise(false);
+    orthonormalise();
   }
 
   bool layers() const { return layers_; }
@@ -130,10 +144,32 @@ class Tangents {
     }
   }
 
-  // Q R = basis; basis = Q; with `count`, log|R_ii| added to the sums.
-  void orthonormalise(bool count) {
-    if (K_ > 0) qr_.run(T_, count ? &sums_ : nullptr);
-    for (std::size_t l = 0; l < layer_.size(); ++l) layer_qr_[l].run(layer_[l], count ? &layer_sums_[l] : nullptr);
+  // Q R = basis; basis = Q. Returns the largest spread of log|R_ii| over the bases (see
+  // kMaxLogSpread); count() then adds the log|R_ii| to the sums.
+  double orthonormalise() {
+    double spread = 0;
+    if (K_ > 0) {
+      qr_.run(T_, nullptr);
+      spread = qr_.spread();
+    }
+    for (std::size_t l = 0; l < layer_.size(); ++l) {
+      layer_qr_[l].run(layer_[l], nullptr);
+      spread = std::max(spread, layer_qr_[l].spread());
+    }
+    return spread;
+  }
+  void count() {
+    if (K_ > 0) sums_ += qr_.logs();
+    for (std::size_t l = 0; l < layer_.size(); ++l) layer_sums_[l] += layer_qr_[l].logs();
+  }
+  // The bases as they are now (orthonormal, after a QR), to return to with restore().
+  void save() {
+    saved_T_ = T_;
+    saved_layer_ = layer_;
+  }
+  void restore() {
+    T_ = saved_T_;
+    layer_ = saved_layer_;
   }
 
   // The sums the spectrum is read from: the whole basis's, or (no whole basis) the layers'
@@ -159,6 +195,8 @@ class Tangents {
   MatrixXd T_;
   InPlaceQR qr_;
   std::vector<MatrixXd> layer_, layer_tmp_, blocks_;
+  MatrixXd saved_T_;
+  std::vector<MatrixXd> saved_layer_;
   std::vector<InPlaceQR> layer_qr_;
   VectorXd sums_;
   std::vector<VectorXd> layer_sums_;
@@ -202,17 +240,31 @@ struct SampleRun {
   std::vector<VectorXd> records;  // sums at each record
   std::vector<VectorXd> layer_sums;
   long long rhs = 0;
+  double every = 0;     // the re-orthonormalisation interval at the end
+  int halvings = 0;     // times it was halved
+  double spread = 0;    // the largest spread of log|R_ii| of an accepted QR
+  double volume = kNaN;  // continuous, all exponents: the integral of tr(dG/ds - I)/tau over the window
 };
 
-// Bookkeeping at an event time: QR, counting when in the measured window, and a record.
-void at_event(Tangents& tg, const Schedule& sc, double t, SampleRun& run) {
-  const bool count = sc.measuring(t);
-  tg.orthonormalise(count);
-  if (count && sc.is_record(t)) run.records.push_back(tg.sums());
+// Bookkeeping at an event time: QR; when its spread of log|R_ii| passes kMaxLogSpread and
+// `can_halve`, false (the caller returns to the previous QR and halves the interval); else
+// counting when in the measured window, a record, and true.
+bool at_event(Tangents& tg, const Schedule& sc, double t, SampleRun& run, bool can_halve) {
+  const double spread = tg.orthonormalise();
+  if (spread > kMaxLogSpread && can_halve) {
+    ++run.halvings;
+    return false;
+  }
+  run.spread = std::max(run.spread, spread);
+  if (sc.measuring(t)) {
+    tg.count();
+    if (sc.is_record(t)) run.records.push_back(tg.sums());
+  }
+  return true;
 }
 
 SampleRun run_discrete(const Stack& stack, const InputSignal& input_proto, const VectorXd& s0, int b, int K,
-                       const std::vector<int>& layer_cols, const Schedule& sc, std::uint64_t seed) {
+                       const std::vector<int>& layer_cols, Schedule sc, std::uint64_t seed) {
   InputSignal input = input_proto;  // its caches are not shared between threads
   const int N = stack.state_dim(), d = stack.input_size();
   const bool layers = !layer_cols.empty();
@@ -223,6 +275,10 @@ SampleRun run_discrete(const Stack& stack, const InputSignal& input_proto, const
   SampleRun run;
   const auto total = static_cast<long long>(std::llround(sc.total()));
   double next_event = sc.next_event(0);
+  // The last accepted QR, to return to (only while the interval can be halved: not at 1).
+  long long saved_n = 0;
+  VectorXd saved_s = s;
+  if (sc.every > 1) tg.save();
   for (long long n = 0; n < total; ++n) {
     input.at_step(n, X);
     stack.linearize(X.col(b), s, lin);
@@ -237,24 +293,40 @@ SampleRun run_discrete(const Stack& stack, const InputSignal& input_proto, const
     s = lin.s_next;
     const auto t = static_cast<double>(n + 1);
     if (t >= next_event - 1e-9) {
-      at_event(tg, sc, t, run);
+      if (!at_event(tg, sc, t, run, sc.every > 1)) {
+        sc.every = std::max(1.0, std::floor(sc.every / 2));
+        tg.restore();
+        s = saved_s;
+        n = saved_n - 1;  // the loop's ++n
+        next_event = sc.next_event(static_cast<double>(saved_n));
+        continue;
+      }
+      if (sc.every > 1) {
+        tg.save();
+        saved_s = s;
+        saved_n = n + 1;
+      }
       next_event = sc.next_event(t);
     }
   }
   run.layer_sums = tg.layer_sums();
+  run.every = sc.every;
   return run;
 }
 
 namespace odeint = boost::numeric::odeint;
 
 // The continuous view with its variational equations, for one trajectory: the state
-// y = [s; vec(Q); vec(Q_1); ...; vec(Q_L)] (Q the spectrum's tangent basis, Q_l the layers'
-// own, each column by column), dQ/dt = T^-1 (J_G Q - Q), dQ_l/dt = (A_ll Q_l - Q_l) / tau_l.
+// y = [s; vec(Q); vec(Q_1); ...; vec(Q_L); (v)] (Q the spectrum's tangent basis, Q_l the layers'
+// own, each column by column), dQ/dt = T^-1 (J_G Q - Q), dQ_l/dt = (A_ll Q_l - Q_l) / tau_l;
+// with `volume`, dv/dt = sum_l tr(A_ll - I)/tau_l = tr(T^-1 (dG/ds - I)) (dG/ds is block
+// lower-triangular), whose mean the sum of all exponents equals.
 class Variational {
  public:
   Variational(const Stack& stack, const InputSignal& input, int b, const VectorXd& inv_tau, int K, bool layers,
-              Tangents& tg)
-      : stack_(stack), input_(input), b_(b), inv_tau_(inv_tau), N_(stack.state_dim()), K_(K), layers_(layers), tg_(tg),
+              bool volume, Tangents& tg)
+      : stack_(stack), input_(input), b_(b), inv_tau_(inv_tau), N_(stack.state_dim()), K_(K), layers_(layers),
+        volume_(volume), tg_(tg),
         X_(stack.input_size(), input.batch()), dX_(MatrixXd::Zero(stack.input_size(), K)), JQ_(N_, K),
         lin_(stack.linearize(VectorXd::Zero(stack.input_size()), VectorXd::Zero(N_))) {}
 
@@ -273,6 +345,7 @@ class Variational {
     if (!layers_) return;
     const auto& A = tg_.diagonal_blocks(stack_, lin_);
     Eigen::Index at = N_ + static_cast<Eigen::Index>(N_) * K_;
+    double volume = 0;
     for (std::size_t l = 0; l < A.size(); ++l) {
       const auto& sl = stack_.slices()[l];
       const Eigen::Index k = tg_.layer_basis(l).cols();
@@ -281,7 +354,9 @@ class Variational {
       dQl.noalias() = A[l] * Ql;
       dQl = inv_tau_(sl.offset) * (dQl - Ql);
       at += static_cast<Eigen::Index>(sl.size) * k;
+      volume += inv_tau_(sl.offset) * (A[l].trace() - sl.size);
     }
+    if (volume_) dy(at) = volume;
   }
   long long rhs() const { return rhs_; }
 
@@ -291,12 +366,47 @@ class Variational {
   int b_;
   const VectorXd& inv_tau_;
   int N_, K_;
-  bool layers_;
+  bool layers_, volume_;
   Tangents& tg_;  // for its block buffers
   MatrixXd X_, dX_, JQ_;
   Stack::Linearization lin_;
   double hold_ = 0;
   long long rhs_ = 0;
+};
+
+// dopri5's error norm for [s; tangent bases]: the state's components as odeint's default
+// (atol + rtol (|x| + dt |dx/dt|)), each tangent column relative to its own size (rtol (max|x|
+// + dt max|dx/dt|) over the column) with no absolute part. The columns shrink at their
+// exponents' rates; under an absolute tolerance step control would stop following them.
+class TangentErrorChecker {
+ public:
+  using value_type = double;
+  TangentErrorChecker() = default;
+  // blocks: (rows, columns) of each basis after the N state components, in order
+  TangentErrorChecker(double atol, double rtol, Eigen::Index N, std::vector<std::pair<Eigen::Index, Eigen::Index>> blocks)
+      : atol_(atol), rtol_(rtol), N_(N), blocks_(std::move(blocks)) {}
+  template <class Algebra>
+  double error(Algebra& /*algebra*/, const VectorXd& x, const VectorXd& dxdt, VectorXd& err, double dt) const {
+    const double adt = std::abs(dt);
+    const auto n = Eigen::seqN(0, N_);
+    double worst = (err(n).array().abs() / (atol_ + rtol_ * (x(n).array().abs() + adt * dxdt(n).array().abs()))).maxCoeff();
+    Eigen::Index at = N_;
+    for (const auto& [rows, cols] : blocks_)
+      for (Eigen::Index j = 0; j < cols; ++j, at += rows) {
+        const auto c = Eigen::seqN(at, rows);
+        const double size = rtol_ * (x(c).cwiseAbs().maxCoeff() + adt * dxdt(c).cwiseAbs().maxCoeff());
+        const double e = err(c).cwiseAbs().maxCoeff();
+        if (e > 0) worst = std::max(worst, e / std::max(size, std::numeric_limits<double>::min()));
+      }
+    for (; at < x.size(); ++at)  // the volume, as the state
+      worst = std::max(worst, std::abs(err(at)) / (atol_ + rtol_ * (std::abs(x(at)) + adt * std::abs(dxdt(at)))));
+    return worst;
+  }
+
+ private:
+  double atol_ = 0, rtol_ = 0;
+  Eigen::Index N_ = 0;
+  std::vector<std::pair<Eigen::Index, Eigen::Index>> blocks_;
 };
 
 // Moves the tangent bases between the integrator's vector (after the state) and `tg`.
@@ -316,21 +426,32 @@ void tangents_to_vector(Tangents& tg, const Stack& stack, VectorXd& y, bool to_v
 }
 
 SampleRun run_continuous(const Stack& stack, const InputSignal& input_proto, const VectorXd& s0, int b, int K,
-                         const std::vector<int>& layer_cols, const Schedule& sc, const LyapunovOptions& o,
+                         const std::vector<int>& layer_cols, Schedule sc, const LyapunovOptions& o,
                          const VectorXd& inv_tau, std::uint64_t seed) {
   InputSignal input = input_proto;
   const int N = stack.state_dim();
   const bool layers = !layer_cols.empty();
   Tangents tg(stack, K, layer_cols, seed);
-  Variational sys(stack, input, b, inv_tau, K, layers, tg);
-  VectorXd y(N + tg.size());
+  // all exponents (the layers' bases together span the tangent space): their sum's check
+  Eigen::Index all = 0;
+  for (int c : layer_cols) all += c;
+  const bool volume = all == N;
+  Variational sys(stack, input, b, inv_tau, K, layers, volume, tg);
+  VectorXd y = VectorXd::Zero(N + tg.size() + (volume ? 1 : 0));
   y.head(N) = s0;
+  double volume_start = 0;  // v at the end of the transient
   tangents_to_vector(tg, stack, y, true);
-  auto ctl = odeint::make_controlled(o.atol, o.rtol,
-                                     odeint::runge_kutta_dopri5<VectorXd, double, VectorXd, double,
-                                                                odeint::vector_space_algebra>());
+  std::vector<std::pair<Eigen::Index, Eigen::Index>> blocks;
+  if (K > 0) blocks.emplace_back(N, K);
+  if (layers)
+    for (std::size_t l = 0; l < stack.slices().size(); ++l) blocks.emplace_back(tg.layer_basis(l).rows(), tg.layer_basis(l).cols());
+  using Dopri5 = odeint::runge_kutta_dopri5<VectorXd, double, VectorXd, double, odeint::vector_space_algebra>;
+  odeint::controlled_runge_kutta<Dopri5, TangentErrorChecker> ctl(TangentErrorChecker(o.atol, o.rtol, N, blocks));
   SampleRun run;
   double t = 0, dt = std::min(o.dt, sc.total());
+  // The last accepted QR, to return to when the next one shows too wide a spread.
+  VectorXd saved_y = y;
+  double saved_t = 0;
   while (t < sc.total() - 1e-12 * std::max(1.0, sc.total())) {
     const double event = sc.next_event(t);
     // Integrate to the event in stretches that never cross a jump of the input; each
@@ -360,11 +481,21 @@ SampleRun run_continuous(const Stack& stack, const InputSignal& input_proto, con
     }
     t = event;
     tangents_to_vector(tg, stack, y, false);
-    at_event(tg, sc, t, run);
+    if (!at_event(tg, sc, t, run, run.halvings < kMaxHalvings)) {
+      sc.every /= 2;
+      y = saved_y;
+      t = saved_t;
+      continue;
+    }
     tangents_to_vector(tg, stack, y, true);
+    saved_y = y;
+    saved_t = t;
+    if (volume && !sc.measuring(t)) volume_start = y(y.size() - 1);
   }
+  if (volume) run.volume = y(y.size() - 1) - volume_start;
   run.layer_sums = tg.layer_sums();
   run.rhs = sys.rhs();
+  run.every = sc.every;
   return run;
 }
 
@@ -483,8 +614,13 @@ LyapunovResult lyapunov_spectrum(const Model& model, const InputSpec& spec, cons
           sorted_descending(run.records[i] / r.record_times(static_cast<Eigen::Index>(i))).head(K).transpose() / B;
     r.per_sample.row(b) = sorted_descending(run.records.back() / o.length).head(K).transpose();
     r.rhs_evaluations += run.rhs;
+    r.reorthonormalize_every_used = b == 0 ? run.every : std::min(r.reorthonormalize_every_used, run.every);
+    r.reorthonormalize_halvings += run.halvings;
+    r.max_log_r_spread = std::max(r.max_log_r_spread, run.spread);
   }
   r.exponents = r.per_sample.colwise().mean().transpose();
+  r.volume_rate = 0;
+  for (const auto& run : runs) r.volume_rate += run.volume / o.length / B;  // NaN unless computed
   r.running.bottomRows(1) = r.exponents.transpose();  // the same numbers, not a re-rounded mean
   r.kaplan_yorke = kaplan_yorke_dimension(r.exponents, N);
   if (K == N) {

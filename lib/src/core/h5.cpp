@@ -64,14 +64,29 @@ T out(T v, const std::string& what) { return check<RunError>(v, what); }
 
 std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
-// What is read whole must fit in memory: a damaged or crafted file can declare any extent
-// (a chunked dataset with no chunks written holds nothing on disk and reads as fill values).
-void check_fits_memory(std::size_t count, std::size_t element_size, const std::string& what) {
+// The one place where the HDF5 layer multiplies extents: the element count of `s`, false when
+// it overflows 64 bits (HDF5's own count wraps around silently).
+bool checked_count(const Shape& s, std::size_t& count) {
+  count = 1;
+  for (auto d : s)
+    if (__builtin_mul_overflow(count, d, &count)) return false;
+  return true;
+}
+
+// The element count of a shape being read, checked: what is read whole must fit in memory,
+// and a damaged or crafted file can declare any extent (a chunked dataset with no chunks
+// written holds nothing on disk and reads as fill values; a shape whose count overflows 64
+// bits). Either is an InputError naming `what`.
+std::size_t readable_count(const Shape& s, std::size_t element_size, const std::string& what) {
   static const unsigned long long memory =
       static_cast<unsigned long long>(::sysconf(_SC_PHYS_PAGES)) * static_cast<unsigned long long>(::sysconf(_SC_PAGE_SIZE));
+  std::size_t count = 0;
+  if (!checked_count(s, count))
+    throw InputError(what + ": its shape " + shape_string(s) + " declares more than 2^64 elements (a damaged file)");
   if (element_size > 0 && count > memory / element_size)
     throw InputError(what + ": " + std::to_string(count) + " elements of " + std::to_string(element_size) +
                      " bytes do not fit in this machine's memory (" + std::to_string(memory >> 20) + " MiB)");
+  return count;
 }
 
 const char* class_name(H5T_class_t c) {
@@ -99,14 +114,13 @@ Handle make_space(const Shape& s) {
                     "cannot create a dataspace of shape " + shape_string(s)));
 }
 
-// Shape of a dataspace being read; `npoints` tells a null dataspace (no data at all) from a
-// scalar. A failed query (a damaged file) is an InputError naming `what`, never a negative
-// count turned into a huge size.
-Shape space_shape(hid_t space, const std::string& what, hssize_t* npoints = nullptr) {
+// Shape of a dataspace being read (space_class tells a null dataspace from a scalar). A failed
+// query (a damaged file) is an InputError naming `what`, never a negative count turned into
+// a huge size.
+Shape space_shape(hid_t space, const std::string& what) {
   const int rank = in(H5Sget_simple_extent_ndims(space), what);
   std::vector<hsize_t> d(static_cast<std::size_t>(rank));
   if (rank > 0) in(H5Sget_simple_extent_dims(space, d.data(), nullptr), what);
-  if (npoints) *npoints = in(H5Sget_simple_extent_npoints(space), what);
   return {d.begin(), d.end()};
 }
 
@@ -196,8 +210,8 @@ std::string shape_string(const Shape& s) {
 }
 
 std::size_t element_count(const Shape& s) {
-  std::size_t n = 1;
-  for (auto d : s) n *= d;
+  std::size_t n = 0;
+  if (!checked_count(s, n)) throw RunError("the shape " + shape_string(s) + " has more than 2^64 elements");
   return n;
 }
 
@@ -307,11 +321,12 @@ OpenDataset open_dataset(hid_t loc, const std::string& file, const std::string& 
   d.type = Handle(in(H5Dget_type(d.dset.id()), what));
   d.cls = type_class(d.type.id(), what);
   Handle space(in(H5Dget_space(d.dset.id()), what));
-  hssize_t npoints = 0;
-  d.shape = space_shape(space.id(), what, &npoints);
+  d.shape = space_shape(space.id(), what);
   if (space_class(space.id(), what) == H5S_NULL)
     throw InputError(file + ": dataset " + in_quotes(path) + " holds no data (null dataspace)");
-  d.count = static_cast<std::size_t>(npoints);
+  // from the shape, overflow-checked (HDF5's npoints wraps around); the size is checked by
+  // check_readable before anything is read
+  d.count = readable_count(d.shape, 0, what);
   return d;
 }
 
@@ -320,7 +335,7 @@ OpenDataset open_dataset(hid_t loc, const std::string& file, const std::string& 
 // a MiB) is one whose data was never written (chunks missing, read as fill values) or a
 // damaged file declaring any extent it likes.
 void check_readable(const OpenDataset& d, std::size_t element_size, const std::string& what) {
-  check_fits_memory(d.count, element_size, what);
+  readable_count(d.shape, element_size, what);  // count * element_size fits in memory, so no overflow
   const unsigned long long stored = H5Dget_storage_size(d.dset.id()), bytes = d.count * element_size;
   if (bytes > (1ull << 20) && bytes / 2048 > stored)
     throw InputError(what + ": it declares " + std::to_string(d.count) + " elements but stores " + std::to_string(stored) +
@@ -546,8 +561,9 @@ OpenAttr open_attr(hid_t loc, const std::string& name, const std::string& where)
   a.space = Handle(in(H5Aget_space(a.attr.id()), "cannot read " + where));
   a.cls = type_class(a.type.id(), "cannot read " + where);
   const bool null = space_class(a.space.id(), "cannot read " + where) == H5S_NULL;
-  a.count = null ? 0 : static_cast<std::size_t>(in(H5Sget_simple_extent_npoints(a.space.id()), "cannot read " + where));
-  check_fits_memory(a.count, std::max<std::size_t>(H5Tget_size(a.type.id()), sizeof(long long)), "cannot read " + where);
+  a.count = null ? 0
+                 : readable_count(space_shape(a.space.id(), "cannot read " + where),
+                                  std::max<std::size_t>(H5Tget_size(a.type.id()), sizeof(long long)), "cannot read " + where);
   return a;
 }
 

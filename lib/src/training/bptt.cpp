@@ -231,7 +231,7 @@ MatrixXd output_input_dependency(const Model& model, const ConstMatRef& X, const
 }
 
 MatrixXd full_state_adjoint(const Model& model, const ConstMatRef& X, const ConstMatRef& states, const ConstMatRef& gOut,
-                            int B, int T) {
+                            int B, int T, int truncate) {
   const Stack stack(model);
   const int L = model.num_layers();
   const auto slices = model.state_slices();
@@ -248,13 +248,15 @@ MatrixXd full_state_adjoint(const Model& model, const ConstMatRef& X, const Cons
   }
   Stack::Linearization lin = stack.linearize(X.col(0), states.col(0));
   VectorXd gx(model.input_size), gs(model.state_dim());
-  for (int t = T - 2; t >= 0; --t)
+  for (int t = T - 2; t >= 0; --t) {
+    if (truncate > 0 && (t + 1) % truncate == 0) continue;  // step t + 1 begins a window: nothing flows back
     for (int b = 0; b < B; ++b) {
       const Eigen::Index c = static_cast<Eigen::Index>(t) * B + b, next = c + B;
       stack.linearize(X.col(next), states.col(c), lin);
       stack.vjp(lin, g.col(next), gx, gs);
       g.col(c) += gs;
     }
+  }
   return g;
 }
 

@@ -6,7 +6,8 @@
 //   continuous     ds/dt = T^-1 (G(s, x) - s), dQ/dt = T^-1 (dG/ds Q - Q), integrated together
 //                  by dopri5 (the variational equations), rates per unit time.
 //
-// Every `reorthonormalize_every` steps (or time units) Q = QR and log|R_ii| is added to the
+// Every `reorthonormalize_every` steps (or time units, at most: it is halved while a QR's
+// spread of log|R_ii| passes 16 nats, the interval redone) Q = QR and log|R_ii| is added to the
 // sums; exponents are the sums over the measured window divided by its length. The first
 // `transient` steps (time) are run with the same re-orthonormalisation but not counted.
 // With all exponents, each layer's own block A_ll (continuous: (A_ll - I)/tau_l) is carried
@@ -57,6 +58,14 @@ struct LyapunovResult {
   MatrixXd layer_exponents;  ///< (L, n_max) NaN-padded, when K = state_dim; else empty
   long long rhs_evaluations = 0;  ///< continuous: right-hand sides of the augmented system
   std::string route;              ///< "full" or "layers": the route taken
+  /// The interval adapts: a QR whose spread of log|R_ii| passes a bound (16 nats) is redone
+  /// from the previous QR with half the interval (docs/probes.md).
+  double reorthonormalize_every_used = 0;  ///< the smallest final interval over the samples
+  long long reorthonormalize_halvings = 0;  ///< halvings, summed over the samples
+  double max_log_r_spread = 0;              ///< the largest spread of log|R_ii| of an accepted QR
+  /// Continuous view, all exponents: the trajectories' mean of tr(T^-1 (dG/ds - I)) over the
+  /// window (batch mean), which the exponents' sum equals exactly (Liouville); else NaN.
+  double volume_rate = 0;
 };
 
 /// Lyapunov exponents along the trajectories that start at the columns of S0

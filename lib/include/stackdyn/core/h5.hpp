@@ -17,7 +17,7 @@ namespace stackdyn::h5 {
 using Shape = std::vector<std::size_t>;
 /// "(4, 5)", "(4,)" for rank 1, "()" for a scalar: numpy's spelling.
 std::string shape_string(const Shape& s);
-/// Number of elements of a shape (1 for a scalar).
+/// Number of elements of a shape (1 for a scalar); RunError when it overflows 64 bits.
 std::size_t element_count(const Shape& s);
 
 struct Array {  ///< a numeric dataset converted to float64, C order

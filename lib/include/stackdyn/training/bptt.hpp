@@ -111,8 +111,10 @@ MatrixXd output_input_dependency(const Model& model, const ConstMatRef& X, const
 /// The full-state adjoint of docs/design.md 4 for a unidirectional model:
 /// g_{T-1} = dl_{T-1}/ds_{T-1}, g_t = dl_t/ds_t + (dF/ds(s_t, x_{t+1}))^T g_{t+1}, where l_t
 /// depends on s_t through the top stream at step t (gOut: dL/d(top stream), (output_size,
-/// T*B)). X and states as Bptt's; returns (state_dim, T*B).
+/// T*B)). X and states as Bptt's; returns (state_dim, T*B). With `truncate` = k > 0 the
+/// adjoint is cut as backward()'s state cotangent is: where a window begins (t + 1 a multiple
+/// of k) g_t = dl_t/ds_t alone, the gradient of the loss with the state detached every k steps.
 MatrixXd full_state_adjoint(const Model& model, const ConstMatRef& X, const ConstMatRef& states,
-                            const ConstMatRef& gOut, int batch, int steps);
+                            const ConstMatRef& gOut, int batch, int steps, int truncate = 0);
 
 }  // namespace stackdyn
