@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan) and runs each for a
-# while (default 60 s, or the first argument, or STACKDYN_FUZZ_SECONDS), starting from the
-# committed corpus tests/fuzz/corpus/<target>. New interesting inputs go to
-# build-fuzz/corpus/<target> (not committed); failing inputs are saved under
-# build-fuzz/crashes/<target>/ and triaged (inside libhdf5: listed; elsewhere: the script
+# Runs each libFuzzer target of tests/fuzz for a while (default 60 s, or the first argument,
+# or STACKDYN_FUZZ_SECONDS), as many at a time as there are cores, starting from the
+# committed corpus tests/fuzz/corpus/<target>. The targets come from CI's one sanitizer build
+# (scripts/asan-build.sh: clang, ASan + UBSan, the library instrumented for libFuzzer), which
+# this builds (only the fuzz targets) if scripts/test.sh has not. New interesting inputs go to
+# build-asan/corpus/<target> (not committed); failing inputs are saved under
+# build-asan/crashes/<target>/ and triaged (inside libhdf5: listed; elsewhere: the script
 # fails). Fix it, then commit the input to tests/fuzz/corpus/<target>/ so that the normal
 # tests replay it.
 #   scripts/fuzz.sh [SECONDS] [TARGET ...]    targets: model_file input_file config sweep_file
@@ -14,36 +16,46 @@ shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(model_file input_file config sweep_file)
 jobs=$(nproc)
+dir=${STACKDYN_ASAN_BUILD_DIR:-build-asan}
 
-echo "== build (clang, libFuzzer, ASan + UBSan)"
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
-  -DSTACKDYN_FUZZ=ON -DSTACKDYN_BUILD_TESTS=OFF -DSTACKDYN_WITH_MPI=OFF > build-fuzz.log 2>&1 || { cat build-fuzz.log; exit 1; }
-cmake --build build-fuzz -j"$jobs" --target fuzz_targets >> build-fuzz.log 2>&1 \
-  || { grep -E "error" -A5 build-fuzz.log | head -80; exit 1; }
+echo "== build (clang, ASan + UBSan, libFuzzer targets)"
+bash scripts/asan-build.sh fuzz_targets
 
-# One process at a time; OpenBLAS single-threaded (nothing here needs its threads).
+# OpenBLAS single-threaded (nothing here needs its threads).
 export OPENBLAS_NUM_THREADS=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:suppressions=$PWD/tests/fuzz/asan_suppressions.txt}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan_suppressions.txt}
 failed=0
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-for t in "${targets[@]}"; do
-  echo "== fuzz_$t for ${seconds} s"
-  rm -rf "build-fuzz/crashes/$t"
-  mkdir -p "build-fuzz/corpus/$t" "build-fuzz/crashes/$t"
-  # Inputs past 64 KiB add nothing a smaller one cannot reach; 2 GiB of memory and 10 s
-  # per input bound what an input may ask for. Fork mode (one worker) goes on after a failing
-  # input, so that each is triaged below: HDF5 1.10 itself loops on or misreads some damaged
-  # files (known CVEs), which no caller can prevent; an input whose failure happens inside
-  # libhdf5 is listed as HDF5's, any other fails the script.
-  log="build-fuzz/fuzz_$t.log"
-  "build-fuzz/tests/fuzz/fuzz_$t" -fork=1 -ignore_timeouts=1 -ignore_crashes=1 -ignore_ooms=1 \
+
+# Inputs past 64 KiB add nothing a smaller one cannot reach; 2 GiB of memory and 10 s per
+# input bound what an input may ask for. Fork mode (one worker) goes on after a failing
+# input, so that each is triaged below: HDF5 1.10 itself loops on or misreads some damaged
+# files (known CVEs), which no caller can prevent; an input whose failure happens inside
+# libhdf5 is listed as HDF5's, any other fails the script.
+run_target() {
+  local t=$1
+  rm -rf "$dir/crashes/$t"
+  mkdir -p "$dir/corpus/$t" "$dir/crashes/$t"
+  "$dir/tests/fuzz/fuzz_$t" -fork=1 -ignore_timeouts=1 -ignore_crashes=1 -ignore_ooms=1 \
     -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="build-fuzz/crashes/$t/" "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" > "$log" 2>&1 || true
-  grep -E "^#[0-9]+: cov: .* exec/s" "$log" | tail -1 || true
-  for f in "build-fuzz/crashes/$t"/*; do
+    -artifact_prefix="$dir/crashes/$t/" "$dir/corpus/$t" "tests/fuzz/corpus/$t" > "$dir/fuzz_$t.log" 2>&1 || true
+}
+# One fuzzing process per core (each target's fork-mode parent mostly waits on its worker).
+running=0
+for t in "${targets[@]}"; do
+  if ((running >= jobs)); then wait -n || true; running=$((running - 1)); fi
+  echo "== fuzz_$t for ${seconds} s"
+  run_target "$t" &
+  running=$((running + 1))
+done
+wait
+for t in "${targets[@]}"; do
+  echo "== fuzz_$t"
+  grep -E "^#[0-9]+: cov: .* exec/s" "$dir/fuzz_$t.log" | tail -1 || true
+  for f in "$dir/crashes/$t"/*; do
     [[ -e "$f" ]] || continue
-    report=$("build-fuzz/tests/fuzz/fuzz_$t" -timeout=10 -rss_limit_mb=2048 "$f" 2>&1 || true)
+    report=$("$dir/tests/fuzz/fuzz_$t" -timeout=10 -rss_limit_mb=2048 "$f" 2>&1 || true)
     # the first frame that is neither the sanitizer's, libFuzzer's nor libc's
     frame=$(grep -E "^ +#[0-9]+ " <<< "$report" \
             | grep -vE "__interceptor_|__sanitizer|__asan|__ubsan|fuzzer::|libc\.so|libc_start|AlarmCallback|sysdeps/|__mem(cpy|move|set)| in (malloc|calloc|realloc) " | head -1 || true)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command (and what .ci/run runs): install what is needed, build with
 # warnings as errors, run the tests; then build again under AddressSanitizer and
-# UndefinedBehaviorSanitizer and run the tests again; then the threaded tests under
-# ThreadSanitizer (scripts/tsan.sh) and a short run of each fuzz target (scripts/fuzz.sh).
+# UndefinedBehaviorSanitizer (clang; the same build gives the fuzz targets) and run the tests
+# again; then the threaded tests under ThreadSanitizer (scripts/tsan.sh) and a short run of
+# each fuzz target (scripts/fuzz.sh, two at a time on two cores).
 # Each stage prints its wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,12 +20,9 @@ stage "tests"
 (cd build-test && ctest --output-on-failure -j"$jobs")
 
 if [[ "${STACKDYN_SKIP_SANITIZERS:-0}" != 1 ]]; then
-  stage "build (AddressSanitizer + UndefinedBehaviorSanitizer, -Werror)"
-  # Debug keeps Eigen's own bounds and size assertions on; -O1 -g1 keeps the build and the
-  # tests fast enough for CI.
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" -DSTACKDYN_WERROR=ON -DSTACKDYN_SANITIZE=ON \
-    -DSTACKDYN_REQUIRE_TORCH=ON > build-asan.log 2>&1 || { cat build-asan.log; exit 1; }
-  cmake --build build-asan -j"$jobs" >> build-asan.log 2>&1 || { grep -E "error|Error" -A5 build-asan.log | head -80; exit 1; }
+  # One clang build for ASan + UBSan and the fuzz targets (scripts/asan-build.sh).
+  stage "build (clang: AddressSanitizer + UndefinedBehaviorSanitizer, the fuzz targets, -Werror)"
+  bash scripts/asan-build.sh
   stage "tests under sanitizers"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j"$jobs")
