@@ -130,9 +130,9 @@ def refuse_output_among_inputs(output, inputs, option="output"):
         path, _ = split_spec(spec)
         for out in (output, output + ".partial"):
             if _same(out, path):
-                which = "is" if out == output else f"'s temporary file {out}"
-                raise ScriptError(f"{option} '{output}'{' ' if which == 'is' else ''}{which} the input '{path}' "
-                                  "(the same file); expected a different file to write, the input is left as it is")
+                what = f"{option} '{output}'" + ("" if out == output else f": its temporary file '{out}'")
+                raise ScriptError(f"{what} is the input '{path}' (the same file); expected a different file to "
+                                  "write, the input is left as it is")
     out_dir = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(out_dir):
         raise ScriptError(f"{option} '{output}': directory '{out_dir}' does not exist; expected an existing directory")

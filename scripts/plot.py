@@ -418,10 +418,10 @@ def plot_file(spec, output=None, kind=None, title=None):
     fmt = os.path.splitext(out)[1][1:].lower() or "png"
     fig = plt.figure(figsize=(12, 5))
     try:
-        if fmt not in fig.canvas.get_supported_filetypes():
-            raise sio.ScriptError(f"output '{out}': matplotlib cannot write '.{fmt}' files; expected one of "
-                                  f"{', '.join('.' + k for k in sorted(fig.canvas.get_supported_filetypes()))}")
         with sio.open_h5(path, "a stackdyn result file (HDF5)") as f:
+            if fmt not in fig.canvas.get_supported_filetypes():
+                raise sio.ScriptError(f"output '{out}': matplotlib cannot write '.{fmt}' files; expected one of "
+                                      f"{', '.join('.' + k for k in sorted(fig.canvas.get_supported_filetypes()))}")
             if group and group not in f:
                 raise sio.ScriptError(f"{spec}: {path} has no group '{group}'; expected a group holding a result")
             g = f[group] if group else f

@@ -154,7 +154,8 @@ r = script("extract_model.py", "sim.h5", "not_model.h5")
 check_one_line_error("extract_model.py: a simulation file is not a model", r, "extract_model.py", keyword="model")
 for name in ("extract_model.py", "model_to_torch.py"):
     r = script(name, "unfinished.h5.partial", f"unfinished_{name}.out")
-    check_one_line_error(f"{name}: an unfinished run", r, name, keyword="unfinished.h5.partial:/checkpoints/2")
+    # interrupted before step 3: the checkpoint written on SIGTERM is the last one
+    check_one_line_error(f"{name}: an unfinished run", r, name, keyword="unfinished.h5.partial:/checkpoints/3")
     check(f"{name}: an unfinished run: the message says how to resume", "--resume unfinished.h5" in r.stderr)
 
 # --- 4. the model as a run file, FILE.h5:/group and a model file ----------------------------
@@ -199,7 +200,7 @@ check("fixed_point_finder_reference.py: one.h5:/ (a group)", r.returncode == 0 a
 # plot.py on a training checkpoint: its probe trajectories and its fixed points
 for spec, kind, extra in (("run.h5", "training", []), ("run.h5:/checkpoints/2", "trajectories", []),
                           ("run.h5:/checkpoints/2/fixed_point_search", "fixed_points", []),
-                          ("run.h5:/checkpoints/4", "fixed_points", ["--kind", "fixed_points"])):
+                          ("run.h5:/checkpoints/2", "fixed_points", ["--kind", "fixed_points"])):
     png = "ckpt_%s_%s.png" % (spec.replace(":/", "_").replace("/", "_"), kind)
     r = script("plot.py", spec, "-o", png, *extra)
     check(f"plot.py {spec} {' '.join(extra)}: a {kind} figure", r.returncode == 0 and f"{kind} figure" in r.stdout
