@@ -51,7 +51,6 @@ the unique points (2-norm < 1e-3, greedy in order of q, as stackdyn; among the s
 float64 q < q-tol, with their stability) and FixedPointFinder's unique count over all final
 states after its distance-outlier exclusion.
 """
-import argparse
 import os
 import sys
 import time
@@ -61,7 +60,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _stackdyn_io as sio  # noqa: E402
 import model_to_torch  # noqa: E402
+
+PROG = "fixed_point_finder_reference.py"
 
 
 class AdaptiveLearningRate:
@@ -128,7 +130,7 @@ def step_fn(module, x_star):
         def F(x):
             return act(torch.nn.functional.linear(x_star, w[0], w[2]) + torch.nn.functional.linear(x, w[1], w[3]))
     else:
-        raise SystemExit("fixed_point_finder_reference.py: error: GRU or vanilla RNN models only")
+        raise sio.ScriptError("the model's cell is not a GRU or vanilla RNN; expected one of those")
     return F
 
 
@@ -207,8 +209,12 @@ def stability(module64, x_star64, points):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model")
+    return sio.run_main(PROG, body, argv)
+
+
+def body(argv):
+    ap = sio.Parser(prog=PROG, description=__doc__.splitlines()[0])
+    ap.add_argument("model", help="model file, run file or FILE.h5:/group")
     ap.add_argument("starts")
     ap.add_argument("-o", "--output")
     ap.add_argument("--input-constant", default=None, help="v1,v2,... (default zeros)")
@@ -219,6 +225,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quiet", action="store_true", help="print one line: seconds, iterations, fraction")
     args = ap.parse_args(argv)
+    if args.output:
+        sio.refuse_output_among_inputs(args.output, [args.model, args.starts])
     torch.set_num_threads(args.threads)
     # TensorFlow runs every kernel with denormals flushed to zero (port::ScopedFlushDenormal in
     # its thread pools and op execution); torch does not by default, and float32 Adam moments
@@ -227,13 +235,15 @@ def main(argv=None):
     dtype = getattr(torch, args.dtype)
     module64 = model_to_torch.build_module(model_to_torch.read_model(args.model)).double()
     if module64.num_layers != 1:
-        raise SystemExit("fixed_point_finder_reference.py: error: one-layer models only")
+        raise sio.ScriptError(f"{args.model} has {module64.num_layers} layers; expected a one-layer model")
     for p in module64.parameters():
         p.requires_grad_(False)
     x64 = torch.zeros(1, module64.input_size, dtype=torch.float64)
     if args.input_constant:
         x64 = torch.tensor([[float(v) for v in args.input_constant.split(",")]], dtype=torch.float64)
-    with h5py.File(args.starts, "r") as f:
+    with sio.open_h5(args.starts, "an HDF5 file with dataset 'states' (starts, state)") as f:
+        if "states" not in f:
+            raise sio.ScriptError(f"{args.starts} has no dataset 'states'; expected the starts as 'states' (n, state)")
         starts = np.asarray(f["states"], dtype=np.float64)
     module = module64.to(dtype)
     F = step_fn(module, x64.to(dtype))
@@ -263,7 +273,7 @@ def main(argv=None):
           f"{sum(1 for n in nu if n == 1)} index-1 saddles); FixedPointFinder's unique_fps (all final states, "
           f"distance outliers excluded): {fpf_unique_count(final64, starts)}")
     if args.output:
-        with h5py.File(args.output, "w") as f:
+        with sio.atomic_output(args.output) as partial, h5py.File(partial, "w") as f:
             f["final"] = final64
             f["q"] = q64
             f["q_fixed_point_finder"] = q_fpf

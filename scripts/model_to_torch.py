@@ -10,28 +10,24 @@ With --readout, the model's readout (group /readout) is saved as a torch.nn.Line
 Torch-shaped: every layer has the same cell among rnn_tanh, rnn_relu, gru, lstm, the same
 hidden size and bias setting, and no skip or residual connection.
 """
-import argparse
 import os
 import sys
 import warnings
 
-import h5py
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _stackdyn_io as sio  # noqa: E402
 
 PROG = "model_to_torch.py"
 _GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
 _NO_TORCH = {"gru_reset_before": "the original (reset-before) GRU", "deep_transition": "a deep-transition cell"}
+_one_line = sio.one_line
 
 
-class ConvertError(Exception):
+class ConvertError(sio.ScriptError):
     """Bad input (exit code 2); the message is one line naming what, where and what was expected."""
-
-    exit_code = 2
-
-
-def _one_line(text):
-    return " ".join(str(text).split())
 
 
 def _attr(obj, name, where, kind):
@@ -64,99 +60,95 @@ def _attr(obj, name, where, kind):
         raise ConvertError(f"{where}: attribute '{name}' is {_one_line(e)}; expected {expected}") from None
 
 
-def read_model(path):
-    """Reads and checks a torch-shaped model file. Returns a dict: cell, input_size, hidden_size,
-    num_layers, bias, bidirectional, dropout, batch_first, params {torch name: float64 array}."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ConvertError(f"model file '{path}' does not exist; expected a stackdyn model file (HDF5)")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ConvertError(f"{path}: cannot be opened as HDF5 ({_one_line(e)}); expected a stackdyn model file") from None
-    with f:
-        fmt = _attr(f, "format", path, str)
-        if fmt != "stackdyn-model":
-            raise ConvertError(f"{path}: attribute 'format' is {fmt!r}; expected 'stackdyn-model'")
-        version = _attr(f, "format_version", path, int)
-        if version != 1:
-            raise ConvertError(f"{path}: format_version {version}; expected 1")
-        input_size = _attr(f, "input_size", path, int)
-        num_layers = _attr(f, "num_layers", path, int)
-        bidir = _attr(f, "bidirectional", path, bool)
-        dropout = _attr(f, "dropout", path, float)
-        batch_first = _attr(f, "torch_batch_first", path, bool) if "torch_batch_first" in f.attrs else True
-        if input_size < 1 or num_layers < 1:
-            raise ConvertError(f"{path}: input_size={input_size}, num_layers={num_layers}; expected positive values")
-        if not (0.0 <= dropout <= 1.0):
-            raise ConvertError(f"{path}: dropout={dropout}; expected a value in [0, 1]")
-        nd = 2 if bidir else 1
-        if "layers" not in f:
-            raise ConvertError(f"{path}: group /layers is missing")
-        cell = hidden = bias = None
-        params = {}
-        for k in range(num_layers):
-            where = f"{path}: /layers/{k}"
-            if str(k) not in f["layers"]:
-                raise ConvertError(f"{where} is missing; expected one group per layer (num_layers={num_layers})")
-            g = f["layers"][str(k)]
-            c = _attr(g, "cell", where, str)
-            if c in _NO_TORCH:
-                raise ConvertError(f"{where} has cell '{c}', {_NO_TORCH[c]}, which has no torch module; "
-                                   f"expected one of {', '.join(_GATES)}")
-            if c not in _GATES:
-                raise ConvertError(f"{where} has cell '{c}'; expected one of {', '.join(_GATES)}")
-            n = _attr(g, "hidden_size", where, int)
-            b = _attr(g, "bias", where, bool)
-            for flag in ("skip", "residual"):
-                if flag in g.attrs and _attr(g, flag, where, bool):
-                    raise ConvertError(f"{where} has {flag}=1; torch modules have no {flag} connections (expected 0)")
-            if cell is None:
-                cell, hidden, bias = c, n, b
-            if c != cell:
-                raise ConvertError(f"{where} has cell '{c}' but layer 0 has '{cell}'; a torch module needs one cell "
-                                   "type in every layer")
-            if n != hidden:
-                raise ConvertError(f"{where} has hidden_size {n} but layer 0 has {hidden}; a torch module needs one "
-                                   "hidden size in every layer")
-            if b != bias:
-                raise ConvertError(f"{where} has bias={int(b)} but layer 0 has bias={int(bias)}; a torch module has "
-                                   "one bias setting for every layer")
-            layer_in = input_size if k == 0 else nd * hidden
-            a_in = _attr(g, "input_size", where, int)
-            if a_in != layer_in:
-                raise ConvertError(f"{where} has input_size {a_in}; expected {layer_in}")
-            gates = _GATES[c]
-            expected = {"weight_ih": (gates * n, layer_in), "weight_hh": (gates * n, n)}
-            if bias:
-                expected.update({"bias_ih": (gates * n,), "bias_hh": (gates * n,)})
-            expected.update({name + "_reverse": shape for name, shape in list(expected.items())} if bidir else {})
-            extra = sorted(set(g.keys()) - set(expected))
-            if extra:
-                raise ConvertError(f"{where} has dataset '{extra[0]}', which a torch {cell} module does not have; "
-                                   f"expected only {', '.join(expected)}")
-            for name, shape in expected.items():
-                if name not in g:
-                    raise ConvertError(f"{where}/{name} is missing; expected shape {shape}")
-                arr = np.asarray(g[name][()], dtype=np.float64)
-                if arr.shape != shape:
-                    raise ConvertError(f"{where}/{name} has shape {arr.shape}; expected {shape}")
-                if not np.all(np.isfinite(arr)):
-                    raise ConvertError(f"{where}/{name} holds NaN or infinite values; expected finite weights")
-                base, reverse = (name[:-len("_reverse")], "_reverse") if name.endswith("_reverse") else (name, "")
-                params[f"{base}_l{k}{reverse}"] = arr  # torch's parameter name
-        readout = None
-        if "readout" in f:
-            r = f["readout"]
-            if "weight" not in r:
-                raise ConvertError(f"{path}: /readout/weight is missing")
-            w = np.asarray(r["weight"][()], dtype=np.float64)
-            if w.ndim != 2 or w.shape[1] != nd * hidden:
-                raise ConvertError(f"{path}: /readout/weight has shape {w.shape}; expected (O, {nd * hidden})")
-            b = np.asarray(r["bias"][()], dtype=np.float64) if "bias" in r else None
-            if b is not None and b.shape != (w.shape[0],):
-                raise ConvertError(f"{path}: /readout/bias has shape {b.shape}; expected ({w.shape[0]},)")
-            readout = {"weight": w, "bias": b}
+def read_model(spec):
+    """Reads and checks a torch-shaped model: a model file, a run file (its /final_model) or
+    FILE.h5:/group. Returns a dict: cell, input_size, hidden_size, num_layers, bias,
+    bidirectional, dropout, batch_first, params {torch name: float64 array}."""
+    with sio.open_model(os.fspath(spec)) as (f, path):
+        return _read_group(f, path)
+
+
+def _read_group(f, path):
+    """read_model on the model group `f` (`path` names it in messages)."""
+    version = _attr(f, "format_version", path, int)
+    if version != 1:
+        raise ConvertError(f"{path}: format_version {version}; expected 1")
+    input_size = _attr(f, "input_size", path, int)
+    num_layers = _attr(f, "num_layers", path, int)
+    bidir = _attr(f, "bidirectional", path, bool)
+    dropout = _attr(f, "dropout", path, float)
+    batch_first = _attr(f, "torch_batch_first", path, bool) if "torch_batch_first" in f.attrs else True
+    if input_size < 1 or num_layers < 1:
+        raise ConvertError(f"{path}: input_size={input_size}, num_layers={num_layers}; expected positive values")
+    if not (0.0 <= dropout <= 1.0):
+        raise ConvertError(f"{path}: dropout={dropout}; expected a value in [0, 1]")
+    nd = 2 if bidir else 1
+    if "layers" not in f:
+        raise ConvertError(f"{path}: group /layers is missing")
+    cell = hidden = bias = None
+    params = {}
+    for k in range(num_layers):
+        where = f"{path}: /layers/{k}"
+        if str(k) not in f["layers"]:
+            raise ConvertError(f"{where} is missing; expected one group per layer (num_layers={num_layers})")
+        g = f["layers"][str(k)]
+        c = _attr(g, "cell", where, str)
+        if c in _NO_TORCH:
+            raise ConvertError(f"{where} has cell '{c}', {_NO_TORCH[c]}, which has no torch module; "
+                               f"expected one of {', '.join(_GATES)}")
+        if c not in _GATES:
+            raise ConvertError(f"{where} has cell '{c}'; expected one of {', '.join(_GATES)}")
+        n = _attr(g, "hidden_size", where, int)
+        b = _attr(g, "bias", where, bool)
+        for flag in ("skip", "residual"):
+            if flag in g.attrs and _attr(g, flag, where, bool):
+                raise ConvertError(f"{where} has {flag}=1; torch modules have no {flag} connections (expected 0)")
+        if cell is None:
+            cell, hidden, bias = c, n, b
+        if c != cell:
+            raise ConvertError(f"{where} has cell '{c}' but layer 0 has '{cell}'; a torch module needs one cell "
+                               "type in every layer")
+        if n != hidden:
+            raise ConvertError(f"{where} has hidden_size {n} but layer 0 has {hidden}; a torch module needs one "
+                               "hidden size in every layer")
+        if b != bias:
+            raise ConvertError(f"{where} has bias={int(b)} but layer 0 has bias={int(bias)}; a torch module has "
+                               "one bias setting for every layer")
+        layer_in = input_size if k == 0 else nd * hidden
+        a_in = _attr(g, "input_size", where, int)
+        if a_in != layer_in:
+            raise ConvertError(f"{where} has input_size {a_in}; expected {layer_in}")
+        gates = _GATES[c]
+        expected = {"weight_ih": (gates * n, layer_in), "weight_hh": (gates * n, n)}
+        if bias:
+            expected.update({"bias_ih": (gates * n,), "bias_hh": (gates * n,)})
+        expected.update({name + "_reverse": shape for name, shape in list(expected.items())} if bidir else {})
+        extra = sorted(set(g.keys()) - set(expected))
+        if extra:
+            raise ConvertError(f"{where} has dataset '{extra[0]}', which a torch {cell} module does not have; "
+                               f"expected only {', '.join(expected)}")
+        for name, shape in expected.items():
+            if name not in g:
+                raise ConvertError(f"{where}/{name} is missing; expected shape {shape}")
+            arr = np.asarray(g[name][()], dtype=np.float64)
+            if arr.shape != shape:
+                raise ConvertError(f"{where}/{name} has shape {arr.shape}; expected {shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ConvertError(f"{where}/{name} holds NaN or infinite values; expected finite weights")
+            base, reverse = (name[:-len("_reverse")], "_reverse") if name.endswith("_reverse") else (name, "")
+            params[f"{base}_l{k}{reverse}"] = arr  # torch's parameter name
+    readout = None
+    if "readout" in f:
+        r = f["readout"]
+        if "weight" not in r:
+            raise ConvertError(f"{path}: /readout/weight is missing")
+        w = np.asarray(r["weight"][()], dtype=np.float64)
+        if w.ndim != 2 or w.shape[1] != nd * hidden:
+            raise ConvertError(f"{path}: /readout/weight has shape {w.shape}; expected (O, {nd * hidden})")
+        b = np.asarray(r["bias"][()], dtype=np.float64) if "bias" in r else None
+        if b is not None and b.shape != (w.shape[0],):
+            raise ConvertError(f"{path}: /readout/bias has shape {b.shape}; expected ({w.shape[0]},)")
+        readout = {"weight": w, "bias": b}
     return {"readout": readout, "cell": cell, "input_size": input_size, "hidden_size": hidden, "num_layers": num_layers, "bias": bias,
             "bidirectional": bidir, "dropout": dropout, "batch_first": batch_first, "params": params}
 
@@ -198,45 +190,37 @@ def build_readout(model):
     return lin
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2
-        self.exit(2, f"{self.prog}: error: {_one_line(message)} (usage: {self.prog} MODEL.h5 OUT.pt)\n")
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = _Parser(prog=PROG, description=(
-        "Save the torch.nn.RNN/GRU/LSTM (float64, eval mode) equivalent to a torch-shaped stackdyn model file "
-        "with torch.save(module). batch_first comes from the file's torch_batch_first attribute (default True)."))
-    parser.add_argument("model", metavar="MODEL.h5", help="stackdyn model file")
+def body(argv):
+    parser = sio.Parser(prog=PROG, description=(
+        "Save the torch.nn.RNN/GRU/LSTM (float64, eval mode) equivalent to a torch-shaped stackdyn model "
+        "with torch.save(module). batch_first comes from the model's torch_batch_first attribute (default True)."))
+    parser.add_argument("model", metavar="MODEL", help="stackdyn model file, run file or FILE.h5:/group")
     parser.add_argument("output", metavar="OUT.pt", help="file to write with torch.save (via OUT.pt.partial)")
     parser.add_argument("--readout", metavar="LINEAR.pt", help="also save the model's readout as a torch.nn.Linear")
     args = parser.parse_args(argv)
-    partial = args.output + ".partial"
+    sio.refuse_output_among_inputs(args.output, [args.model])
+    if args.readout:
+        sio.refuse_output_among_inputs(args.readout, [args.model, args.output], option="--readout")
+    model = read_model(args.model)
+    module = build_module(model)
+    readout = None
+    if args.readout:
+        readout = build_readout(model)
+        if readout is None:
+            raise ConvertError(f"{args.model}: --readout given but the model has no readout (group /readout)")
     try:
-        out_dir = os.path.dirname(os.path.abspath(args.output))
-        if not os.path.isdir(out_dir):
-            raise ConvertError(f"output directory '{out_dir}' does not exist; expected an existing directory for {args.output}")
-        model = read_model(args.model)
-        module = build_module(model)
-        if args.readout:
-            readout = build_readout(model)
-            if readout is None:
-                raise ConvertError(f"{args.model}: --readout given but the model has no readout (group /readout)")
-            torch.save(readout, args.readout + ".partial")
-            os.replace(args.readout + ".partial", args.readout)
-        torch.save(module, partial)
-        os.replace(partial, args.output)
-    except ConvertError as e:
-        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
-        return e.exit_code
+        if readout is not None:
+            with sio.atomic_output(args.readout) as partial:
+                torch.save(readout, partial)
+        with sio.atomic_output(args.output) as partial:
+            torch.save(module, partial)
     except OSError as e:
-        print(f"{PROG}: error: writing {args.output} failed: {_one_line(e)}", file=sys.stderr)
-        return 1
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+        raise sio.ScriptError(f"writing {args.output} failed: {_one_line(e)}", exit_code=1) from None
     return 0
+
+
+def main(argv=None):
+    return sio.run_main(PROG, body, argv)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ import h5py
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _stackdyn_io as sio  # noqa: E402
+
 PROG = "torch_export.py"
 FORMAT = "stackdyn-model"
 FORMAT_VERSION = 1
@@ -53,14 +56,11 @@ _CELLS = {"RNN_TANH": ("rnn_tanh", 1), "RNN_RELU": ("rnn_relu", 1), "GRU": ("gru
 _SUPPORTED = (torch.nn.RNN, torch.nn.GRU, torch.nn.LSTM)
 
 
-class ExportError(Exception):
+class ExportError(sio.ScriptError):
     """Bad input (exit code 2); the message is one line naming what, where and what was expected."""
 
-    exit_code = 2
 
-
-def _one_line(text):
-    return " ".join(str(text).split())
+_one_line = sio.one_line
 
 
 def _class_name(obj):
@@ -193,48 +193,41 @@ def export_module(module, path, command_line, *, source=None, where="module", re
             raise ExportError(f"{where}: parameter {tname} has shape {tuple(arr.shape)}; expected {expected}")
         arrays[tname] = arr
 
-    partial = os.fspath(path) + ".partial"
-    try:
-        with h5py.File(partial, "w") as f:
-            a = f.attrs
-            a["format"] = FORMAT
-            a["format_version"] = np.int64(FORMAT_VERSION)
-            a["producer"] = f"{PROG} (torch {torch.__version__})"
-            a["command_line"] = command_line
-            a["config"] = ""
-            a["seed"] = np.int64(-1)
-            a["source"] = source if source is not None else describe_module(module)
-            a["input_size"] = np.int64(module.input_size)
-            a["num_layers"] = np.int64(module.num_layers)
-            a["bidirectional"] = np.int64(nd == 2)
-            a["dropout"] = np.float64(module.dropout)
-            a["state_dim"] = np.int64(slices[:, 1].sum())
-            a["torch_batch_first"] = np.int64(bool(module.batch_first))
-            f.create_dataset("state_slices", data=slices)
-            layers = f.create_group("layers")
-            for k in range(module.num_layers):
-                g = layers.create_group(str(k))
-                g.attrs["cell"] = cell
-                g.attrs["hidden_size"] = np.int64(n)
-                g.attrs["input_size"] = np.int64(module.input_size if k == 0 else nd * n)
-                g.attrs["bias"] = np.int64(bool(module.bias))
-                g.attrs["skip"] = np.int64(0)
-                g.attrs["residual"] = np.int64(0)
-                for suffix in ([""] + (["_reverse"] if nd == 2 else [])):
-                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                        tname = f"{name}_l{k}{suffix}"
-                        if tname in arrays:
-                            g.create_dataset(name + suffix, data=arrays[tname], dtype=np.float64)
-            if readout is not None:
-                r = f.create_group("readout")
-                r.create_dataset("weight", data=readout.weight.detach().cpu().to(torch.float64).numpy())
-                if readout.bias is not None:
-                    r.create_dataset("bias", data=readout.bias.detach().cpu().to(torch.float64).numpy())
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
+    with sio.atomic_output(path) as partial, h5py.File(partial, "w") as f:
+        a = f.attrs
+        a["format"] = FORMAT
+        a["format_version"] = np.int64(FORMAT_VERSION)
+        a["producer"] = f"{PROG} (torch {torch.__version__})"
+        a["command_line"] = command_line
+        a["config"] = ""
+        a["seed"] = np.int64(-1)
+        a["source"] = source if source is not None else describe_module(module)
+        a["input_size"] = np.int64(module.input_size)
+        a["num_layers"] = np.int64(module.num_layers)
+        a["bidirectional"] = np.int64(nd == 2)
+        a["dropout"] = np.float64(module.dropout)
+        a["state_dim"] = np.int64(slices[:, 1].sum())
+        a["torch_batch_first"] = np.int64(bool(module.batch_first))
+        f.create_dataset("state_slices", data=slices)
+        layers = f.create_group("layers")
+        for k in range(module.num_layers):
+            g = layers.create_group(str(k))
+            g.attrs["cell"] = cell
+            g.attrs["hidden_size"] = np.int64(n)
+            g.attrs["input_size"] = np.int64(module.input_size if k == 0 else nd * n)
+            g.attrs["bias"] = np.int64(bool(module.bias))
+            g.attrs["skip"] = np.int64(0)
+            g.attrs["residual"] = np.int64(0)
+            for suffix in ([""] + (["_reverse"] if nd == 2 else [])):
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    tname = f"{name}_l{k}{suffix}"
+                    if tname in arrays:
+                        g.create_dataset(name + suffix, data=arrays[tname], dtype=np.float64)
+        if readout is not None:
+            r = f.create_group("readout")
+            r.create_dataset("weight", data=readout.weight.detach().cpu().to(torch.float64).numpy())
+            if readout.bias is not None:
+                r.create_dataset("bias", data=readout.bias.detach().cpu().to(torch.float64).numpy())
 
 
 def _submodules_hint(obj):
@@ -431,11 +424,6 @@ def load_object(path):
     return obj, missing
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse's default prints the usage first)
-        self.exit(2, f"{self.prog}: error: {_one_line(message)} (usage: {self.prog} IN.pt OUT.h5 [options])\n")
-
-
 def export_file(path, output, command_line, args=None):
     """Exports whatever IN.pt holds (see the module docstring); `args` holds the flags."""
     a = args or argparse.Namespace()
@@ -483,7 +471,11 @@ def export_file(path, output, command_line, args=None):
 def main(argv=None):
     invoked = sys.argv[0] if argv is None else PROG
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = _Parser(prog=PROG, description=(
+    return sio.run_main(PROG, lambda a: _body(a, invoked), argv)
+
+
+def _body(argv, invoked):
+    parser = sio.Parser(prog=PROG, description=(
         "Export a torch.nn.RNN (tanh or relu), GRU or LSTM to a stackdyn model file "
         "(docs/model-format.md): a module saved with torch.save(module), a model holding one (its class "
         "need not be importable), or a state_dict (architecture from the keys and shapes, or the flags). "
@@ -507,19 +499,13 @@ def main(argv=None):
     parser.add_argument("--readout", metavar="LINEAR.pt", help="a torch.nn.Linear saved with torch.save, added as the readout")
     args = parser.parse_args(argv)
     command_line = shlex.join([invoked] + argv)
+    sio.refuse_output_among_inputs(args.output, [args.input, args.readout])
     try:
-        out_dir = os.path.dirname(os.path.abspath(args.output))
-        if not os.path.isdir(out_dir):
-            raise ExportError(f"output directory '{out_dir}' does not exist; expected an existing directory for {args.output}")
         source = export_file(args.input, args.output, command_line, args)
-        if "submodule" in source or "from a state_dict" in source:
-            print(f"{PROG}: exported {source}", file=sys.stderr)
-    except ExportError as e:
-        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
-        return e.exit_code
     except OSError as e:
-        print(f"{PROG}: error: writing {args.output} failed: {_one_line(e)}", file=sys.stderr)
-        return 1
+        raise sio.ScriptError(f"writing {args.output} failed: {_one_line(e)}", exit_code=1) from None
+    if "submodule" in source or "from a state_dict" in source:
+        print(f"{PROG}: exported {source}", file=sys.stderr)
     return 0
 
 

@@ -19,6 +19,7 @@
 #include <stackdyn/training/parameters.hpp>
 #include <stackdyn/training/tasks.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -468,6 +469,19 @@ std::string first_nonfinite(const std::vector<ParamBlock>& blocks, bool backward
   return "";
 }
 
+// "train.lr is 0.01 in the run, 0.02 now; ..." for a resume refused for its configuration
+// (at most four keys, then how many more).
+std::string differing_keys(const Config& run, const Config& now) {
+  const auto diff = run.differences(now);
+  if (diff.empty()) return "the same keys and values, written differently";
+  std::string out;
+  const std::size_t shown = std::min<std::size_t>(diff.size(), 4);
+  for (std::size_t i = 0; i < shown; ++i)
+    out += (i ? "; " : "") + diff[i].key + " is " + diff[i].here + " in the run, " + diff[i].there + " now";
+  if (diff.size() > shown) out += "; and " + std::to_string(diff.size() - shown) + " more keys";
+  return out;
+}
+
 int run_train(Invocation& inv) {
   Context& ctx = inv.ctx;
   const Config& cfg = inv.config;
@@ -526,8 +540,9 @@ int run_train(Invocation& inv) {
     h5::File f = h5::File::open(partial);
     const Provenance old = read_provenance(f);
     if (old.config_toml != config_text)
-      throw InputError(partial + " was written from a different configuration than " + config_path +
-                       "; resume with the configuration of that run");
+      throw InputError(partial + " was written from a different configuration than " + config_path + " (" +
+                       differing_keys(Config::from_string(old.config_toml, partial), cfg) +
+                       "); resume with the configuration of that run");
     if (old.model_hash != prov.model_hash)
       throw InputError(partial + " was trained from a different model file than " + s.model_path);
     if (!f.has_attr("last_checkpoint"))
@@ -569,7 +584,7 @@ int run_train(Invocation& inv) {
     {
       h5::File f = h5::File::create(tmp);
       write_provenance(f, prov);
-      f.set_attr("format", "stackdyn-run");
+      f.set_attr("format", run_format);
       f.set_attr("steps", s.steps);
       f.set_attr("last_checkpoint", -1LL);
       write_state_layout(f, s.model);

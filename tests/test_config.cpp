@@ -296,3 +296,34 @@ TEST_CASE("to_toml quotes keys that are not bare", "[config]") {
   CHECK_THAT(cfg.to_toml(), Contains("\"odd key\" = 1"));
   CHECK_THAT(cfg.to_toml(), Contains("[\"a.b\"]"));
 }
+
+TEST_CASE("differences names each differing leaf key with its two values", "[config]") {
+  const Config a = Config::from_string("seed = 1\n[train]\nlr = 0.01\nsteps = 10\n"
+                                       "[[model.layers]]\ncell = \"gru\"\n[[model.layers]]\ncell = \"lstm\"\n", "a.toml");
+  Config b = a;
+  CHECK(a.differences(b).empty());
+  b.set("train.lr", "0.02");
+  b.set("model.layers[1].cell", "gru");
+  b.set("data.task", "sine");
+  const auto d = a.differences(b);
+  REQUIRE(d.size() == 3);
+  CHECK(d[0].key == "data.task");
+  CHECK(d[0].here == "(absent)");
+  CHECK(d[0].there == "\"sine\"");
+  CHECK(d[1].key == "model.layers[1].cell");
+  CHECK(d[1].here == "\"lstm\"");
+  CHECK(d[1].there == "\"gru\"");
+  CHECK(d[2].key == "train.lr");
+  CHECK(d[2].here == "0.01");
+  CHECK(d[2].there == "0.02");
+  // symmetric: the other way round swaps the two values
+  const auto r = b.differences(a);
+  REQUIRE(r.size() == 3);
+  CHECK(r[2].here == "0.02");
+  CHECK(r[0].there == "(absent)");
+  // a third layer in one of them: its keys are differences
+  Config c = a;
+  c.set("model.layers[2].cell", "gru");
+  REQUIRE(a.differences(c).size() == 1);
+  CHECK(a.differences(c)[0].key == "model.layers[2].cell");
+}

@@ -11,6 +11,7 @@
 #include <stackdyn/training/optimizer.hpp>
 #include <stackdyn/training/parameters.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -83,6 +84,16 @@ TEST_CASE("a run stopped by SIGTERM and resumed equals an uninterrupted one bitw
     const h5::File part = h5::File::open(b + ".partial");
     CHECK(part.attr_int("last_checkpoint") == 5);
     CHECK(part.shape("history/loss") == h5::Shape{5});
+  }
+  // a command given the unfinished run says how to read a checkpoint or resume it
+  {
+    const auto fp = test::run_cli({"fixed-points", b + ".partial", "-o", tmp / "fp.h5"});
+    CHECK(fp.code == 2);
+    CHECK(fp.err.find(b + ".partial is an unfinished training run") != std::string::npos);
+    CHECK(fp.err.find("checkpoints as " + b + ".partial:/checkpoints/5 ") != std::string::npos);
+    CHECK(fp.err.find("--resume " + b + "`") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(tmp / "fp.h5"));
+    CHECK(test::run_cli({"fixed-points", b + ".partial:/checkpoints/5", "-o", tmp / "fp.h5", "--n-init", "4"}).code == 0);
   }
   const auto res = test::run_cli({"train", cfg, "--resume", b});
   INFO(res.err);
@@ -217,9 +228,13 @@ TEST_CASE("stackdyn train refuses bad input with one line", "[train][errors]") {
   {
     const std::string cfg = flipflop_config(tmp);
     REQUIRE(test::run_cli({"train", cfg, "-o", out, "--interrupt-at", "2"}).code == 128 + SIGTERM);
-    const auto r = test::run_cli({"train", cfg, "--resume", out, "--set", "train.lr=0.02"});
+    const auto r = test::run_cli({"train", cfg, "--resume", out, "--set", "train.lr=0.02", "--set", "data.seed=7"});
     CHECK(r.code == 2);
     CHECK(r.err.find("different configuration") != std::string::npos);
+    // the message names each differing key with its two values (data.seed is absent from the run's file)
+    CHECK(r.err.find("data.seed is (absent) in the run, 7 now; train.lr is 0.01 in the run, 0.02 now") !=
+          std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
     std::filesystem::remove(out + ".partial");
   }
   // a resume with another model file

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <system_error>
 
@@ -783,6 +784,38 @@ void Config::check_keys(const std::vector<std::string>& allowed) const {
   KeyChecker checker(*this, allowed);
   Pattern pat;
   checker.table(impl_->table, pat, "");
+}
+
+namespace {
+
+/// Every leaf of `n` as {key, inline TOML}, descending tables and arrays of tables.
+void flatten(const toml::node& n, const std::string& key, std::map<std::string, std::string>& out) {
+  if (const auto* t = n.as_table(); t != nullptr && (!t->empty() || key.empty())) {
+    for (auto&& [k, v] : *t) flatten(v, key.empty() ? std::string(k.str()) : key + "." + std::string(k.str()), out);
+  } else if (is_array_of_tables(n) && !n.as_array()->empty()) {
+    const auto& a = *n.as_array();
+    for (std::size_t i = 0; i < a.size(); ++i) flatten(*a.get(i), key + "[" + std::to_string(i) + "]", out);
+  } else {
+    out[key] = inline_text(n);
+  }
+}
+
+}  // namespace
+
+std::vector<Config::Difference> Config::differences(const Config& other) const {
+  std::map<std::string, std::string> here, there;
+  flatten(impl_->table, "", here);
+  flatten(other.impl_->table, "", there);
+  std::vector<Difference> out;
+  const std::string absent = "(absent)";
+  for (const auto& [k, v] : here) {
+    const auto it = there.find(k);
+    if (it == there.end() || it->second != v) out.push_back({k, v, it == there.end() ? absent : it->second});
+  }
+  for (const auto& [k, v] : there)
+    if (here.find(k) == here.end()) out.push_back({k, absent, v});
+  std::sort(out.begin(), out.end(), [](const Difference& a, const Difference& b) { return a.key < b.key; });
+  return out;
 }
 
 std::string Config::to_toml() const {

@@ -244,6 +244,15 @@ Model read_model_spec(const std::string& spec) {
   if (f.has_attr("format") && f.attr_string("format") == model_format) return read_model(f);
   for (const char* g : {"final_model", "model"})
     if (f.has(g)) return read_model(f.group(g));
+  if (f.has_attr("format") && f.attr_string("format") == run_format) {
+    // `stackdyn train` writes RUN.h5.partial and adds /final_model when the run completes.
+    const long long last = f.has_attr("last_checkpoint") ? f.attr_int("last_checkpoint") : -1;
+    const bool suffix = path.size() > 8 && path.compare(path.size() - 8, 8, ".partial") == 0;
+    const std::string run = suffix ? path.substr(0, path.size() - 8) : path;
+    throw InputError(path + " is an unfinished training run (format 'stackdyn-run', no /final_model): read one of its "
+                     "checkpoints as " + path + ":/checkpoints/" + (last >= 0 ? std::to_string(last) : "<step>") +
+                     " or finish it with `stackdyn train CONFIG --resume " + run + "`");
+  }
   return read_model(f);  // its message says why the root is not a model
 }
 

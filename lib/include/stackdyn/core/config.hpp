@@ -121,6 +121,15 @@ class Config {
   /// equal configuration (floats are written with the shortest exact representation).
   std::string to_toml() const;
 
+  /// One leaf key whose value differs between two configurations: its value (inline TOML)
+  /// in this one and in the other, "(absent)" where it has none.
+  struct Difference {
+    std::string key, here, there;
+  };
+  /// The leaf keys (`train.lr`, `model.layers[1].cell`; tables and arrays of tables are
+  /// descended into) whose values differ from `other`'s, in key order.
+  std::vector<Difference> differences(const Config& other) const;
+
   /// An InputError `<name>: key '<key>': <message>` (the key in canonical form), for
   /// checks the getters cannot make.
   InputError error(const std::string& key, const std::string& message) const;

@@ -10,6 +10,9 @@ namespace stackdyn {
 
 inline constexpr const char* model_format = "stackdyn-model";
 inline constexpr long long model_format_version = 1;
+/// The `format` of a training run file (`stackdyn train`, docs/training.md): read_model_spec
+/// reads its /final_model, and says how to read a checkpoint of an unfinished one.
+inline constexpr const char* run_format = "stackdyn-run";
 
 /// Reads and validates a model file. InputError naming the file and the object for a
 /// missing file, a file that is not a stackdyn model of a supported version, an unknown
