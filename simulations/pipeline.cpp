@@ -152,32 +152,6 @@ void check_pipeline_keys(const Config& cfg) {
   }
 }
 
-// The first keys whose values differ between two configurations' TOML texts (for the message
-// refusing a directory made with another configuration).
-std::string differences(const Config& a, const Config& b, const std::string& prefix = "") {
-  std::map<std::string, std::string> ea, eb;
-  for (const auto& [k, v] : a.entries(prefix)) ea[k] = v;
-  for (const auto& [k, v] : b.entries(prefix)) eb[k] = v;
-  std::vector<std::string> out;
-  std::set<std::string> keys;
-  for (const auto& [k, v] : ea) keys.insert(k);
-  for (const auto& [k, v] : eb) keys.insert(k);
-  for (const auto& k : keys) {
-    const std::string full = prefix.empty() ? k : prefix + "." + k;
-    const auto ia = ea.find(k), ib = eb.find(k);
-    if (ia != ea.end() && ib != eb.end() && ia->second == ib->second) continue;
-    if (ia != ea.end() && ib != eb.end() && is_table(ia->second) && is_table(ib->second)) {
-      const std::string d = differences(a, b, full);
-      if (!d.empty()) out.push_back(d);
-      continue;
-    }
-    out.push_back(full + " = " + (ia == ea.end() ? std::string("(absent)") : ia->second) + " there, " +
-                  (ib == eb.end() ? std::string("(absent)") : ib->second) + " now");
-    if (out.size() >= 3) break;
-  }
-  return join(out, "; ");
-}
-
 std::string read_text(const fs::path& path) {
   std::ifstream f(path, std::ios::binary);
   std::ostringstream s;
@@ -421,7 +395,7 @@ void Pipeline::prepare_directory() {
     const Config old = Config::from_file(saved.string());
     if (old.to_toml() != text) {
       if (!inv_.force)
-        throw InputError(dir_.string() + " holds a pipeline made with another configuration (" + differences(old, cfg_) +
+        throw InputError(dir_.string() + " holds a pipeline made with another configuration (" + differing_keys(old, cfg_, "there") +
                          "); choose another directory, or --force to replace it");
       // Replaced: the old run's state goes (its files are rewritten stage by stage).
       fs::remove(path("pipeline_state.toml"));

@@ -153,6 +153,7 @@ struct RunSetup {
   Model model;
   std::string model_path;
   Config sim;
+  Config whole;  // the run's whole configuration: [simulate], [model] (or model_file and its hash), radius.*
 };
 
 RunSetup setup_run(const Plan& p, const std::vector<Assignment>& run, const std::string& where) {
@@ -177,6 +178,21 @@ RunSetup setup_run(const Plan& p, const std::vector<Assignment>& run, const std:
     }
   }
   s.model = mc ? model_from_config(*mc) : read_model_spec(s.model_path);
+  s.whole = Config::from_string("", where);
+  s.whole.set("simulate", "{}");
+  for (const auto& [k, v] : s.sim.entries("")) s.whole.set("simulate." + k, v);
+  if (mc) {
+    s.whole.set("model", "{}");
+    for (const auto& [k, v] : mc->entries("")) s.whole.set("model." + k, v);
+  } else {
+    s.whole.set("model_file", Config::quote(s.model_path));
+    s.whole.set("model_hash", Config::quote(file_hash(model_spec_file(s.model_path))));
+  }
+  if (!radii.empty()) {
+    std::string t;
+    for (const auto& [key, value] : radii) t += (t.empty() ? "" : ", ") + ("layer_" + key.substr(7)) + " = " + value;
+    s.whole.set("radius", "{ " + t + " }");
+  }
   for (const auto& [key, value] : radii) {
     const Config v = Config::from_string("v = " + value, where + " key '" + key + "'");
     const std::string layer = key.substr(7);
@@ -216,6 +232,7 @@ void execute_run(const Plan& p, std::size_t i, const std::string& dir, const std
   write_provenance(f, prov);
   f.set_attr("run", static_cast<long long>(i));
   f.set_attr("run_parameters", run_description(p.runs[i]));
+  f.set_attr("run_config", s.whole.to_toml());
   try {
     simulate(s.model, sc, f);
   } catch (const DivergenceError&) {
@@ -224,15 +241,35 @@ void execute_run(const Plan& p, std::size_t i, const std::string& dir, const std
   out.commit();
 }
 
-bool run_done(const Plan& p, std::size_t i, const std::string& dir) {
+// A run file counts as done when it was computed from this run's whole configuration (the
+// [simulate] table, the model description or the model file's bytes, and its keys); one made
+// under another is refused, naming what changed, or redone with --force.
+bool run_done(const Plan& p, std::size_t i, const std::string& dir, bool force) {
   const std::string path = run_file(dir, i);
   if (!fs::exists(path)) return false;
-  const h5::File f = h5::File::open(path);
-  if (!f.has_attr("run_parameters") || f.attr_string("run_parameters") != run_description(p.runs[i]))
-    throw InputError(path + ": holds a run of another sweep (parameters '" +
-                     (f.has_attr("run_parameters") ? f.attr_string("run_parameters") : std::string()) +
-                     "', expected '" + run_description(p.runs[i]) + "'); remove " + dir + " to start afresh");
-  return true;
+  const std::string where = "run " + std::to_string(i) + " (" + run_description(p.runs[i]) + ")";
+  std::string why;
+  {
+    const h5::File f = h5::File::open(path);
+    if (!f.has_attr("run_parameters") || f.attr_string("run_parameters") != run_description(p.runs[i])) {
+      why = "holds a run of another sweep (parameters '" +
+            (f.has_attr("run_parameters") ? f.attr_string("run_parameters") : std::string()) + "', expected '" +
+            run_description(p.runs[i]) + "')";
+    } else {
+      const Config now = setup_run(p, p.runs[i], where).whole;
+      if (!f.has_attr("run_config"))
+        why = "was made by an older stackdyn that did not record its configuration";
+      else if (f.attr_string("run_config") != now.to_toml())
+        why = "was computed under another configuration (" +
+              differing_keys(Config::from_string(f.attr_string("run_config"), path), now, "there") + ")";
+    }
+  }
+  if (why.empty()) return true;
+  if (force) {
+    fs::remove(path);
+    return false;
+  }
+  throw InputError(path + ": " + where + " " + why + "; --force redoes it, or remove " + dir + " to start afresh");
 }
 
 double number_or_nan(const std::string& text) {
@@ -545,7 +582,7 @@ int run_sweep(Invocation& inv) {
   const StopSignal stop;
   try {
     for (std::size_t i = static_cast<std::size_t>(mpi.rank); i < p.runs.size(); i += static_cast<std::size_t>(mpi.size)) {
-      if (!p.pipeline && run_done(p, i, dir))
+      if (!p.pipeline && run_done(p, i, dir, inv.force))
         ++skipped;
       else
         todo.push_back(i);
@@ -615,6 +652,7 @@ const bool registered = register_command({
     .set = true,
     .set_prefix = "simulate.",
     .force = true,
+    .force_help = "Write outputs above the size limit; redo kept runs computed under another configuration",
     .footer = "--set KEY=VALUE overrides a key of the base [simulate] configuration.\n"
               "OUT holds states (run, batch, n_out, state_dim), time, parameters (run, parameter) with the\n"
               "attribute parameter_names, run_table (text) and statistics/* (run,). Runs in progress live in\n"

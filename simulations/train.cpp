@@ -111,6 +111,19 @@ struct Setup {
   FixedGate fix_gate = FixedGate::None;
 };
 
+// The file a run's data come from (data.file, or the digits tasks' images) and the hash of its
+// bytes; both empty for a task generated from its seed alone.
+std::pair<std::string, std::string> training_data_hash(const Config& cfg) {
+  std::string path;
+  if (cfg.has("data.file")) {
+    path = cfg.get_string("data.file");
+  } else {
+    const std::string task = cfg.get_string("data.task", "");
+    if (task == "digits" || task == "permuted_digits") path = digits_data(cfg.get_string("data.digits_file", "")).path;
+  }
+  return {path, path.empty() ? std::string() : file_hash(path)};
+}
+
 Setup read_setup(const Config& cfg, std::ostream& err) {
   cfg.check_keys(train_keys());
   Setup s;
@@ -469,19 +482,6 @@ std::string first_nonfinite(const std::vector<ParamBlock>& blocks, bool backward
   return "";
 }
 
-// "train.lr is 0.01 in the run, 0.02 now; ..." for a resume refused for its configuration
-// (at most four keys, then how many more).
-std::string differing_keys(const Config& run, const Config& now) {
-  const auto diff = run.differences(now);
-  if (diff.empty()) return "the same keys and values, written differently";
-  std::string out;
-  const std::size_t shown = std::min<std::size_t>(diff.size(), 4);
-  for (std::size_t i = 0; i < shown; ++i)
-    out += (i ? "; " : "") + diff[i].key + " is " + diff[i].here + " in the run, " + diff[i].there + " now";
-  if (diff.size() > shown) out += "; and " + std::to_string(diff.size() - shown) + " more keys";
-  return out;
-}
-
 int run_train(Invocation& inv) {
   Context& ctx = inv.ctx;
   const Config& cfg = inv.config;
@@ -512,6 +512,8 @@ int run_train(Invocation& inv) {
                        " steps trained); give --force to replace it, or choose another -o");
   Setup s = read_setup(cfg, ctx.err);
   const std::string config_text = cfg.to_toml();
+  // What the run learns from, by content: a resume must see the same bytes.
+  const auto [data_path, data_hash] = training_data_hash(cfg);
   const std::string partial = output + ".partial";
   Provenance prov = make_provenance(ctx, s.model_path, config_text, static_cast<long long>(s.seed));
 
@@ -541,10 +543,14 @@ int run_train(Invocation& inv) {
     const Provenance old = read_provenance(f);
     if (old.config_toml != config_text)
       throw InputError(partial + " was written from a different configuration than " + config_path + " (" +
-                       differing_keys(Config::from_string(old.config_toml, partial), cfg) +
+                       differing_keys(Config::from_string(old.config_toml, partial), cfg, "in the run") +
                        "); resume with the configuration of that run");
     if (old.model_hash != prov.model_hash)
       throw InputError(partial + " was trained from a different model file than " + s.model_path);
+    if (f.has_attr("data_hash") && f.attr_string("data_hash") != data_hash)
+      throw InputError(partial + " was trained on other data: " + data_path + " has changed since the run began (hash " +
+                       data_hash + ", the run recorded " + f.attr_string("data_hash") +
+                       "); restore that data, or start a new run without --resume");
     if (!f.has_attr("last_checkpoint"))
       throw InputError(partial + ": root attribute 'last_checkpoint' is missing; expected a run file of stackdyn train");
     if (f.has_attr("complete") && f.attr_int("complete") != 0) {  // stopped between its last two renames
@@ -587,6 +593,8 @@ int run_train(Invocation& inv) {
       f.set_attr("format", run_format);
       f.set_attr("steps", s.steps);
       f.set_attr("last_checkpoint", -1LL);
+      f.set_attr("data_path", data_path);
+      f.set_attr("data_hash", data_hash);
       write_state_layout(f, s.model);
       RunFile rf(std::move(f), s, obj.active());
       rf.close();

@@ -81,3 +81,35 @@ TEST_CASE("an interrupted sweep resumes and gives the same numbers", "[sweep]") 
   CHECK(a.shape == h5::Shape{4, 1, 4, 3});
   CHECK(a.data == b.data);
 }
+
+TEST_CASE("a sweep refuses to reuse runs computed under another configuration", "[sweep]") {
+  test::ScratchDir dir("sweep_stale");
+  write_model(test::random_model(1, {{CellType::RnnTanh, 3}}, 8), dir / "m1.h5", Provenance{});
+  std::ofstream(dir / "sweep.toml") << "threads = 1\nmodel_file = '" << (dir / "m1.h5") << "'\n"
+                                    << "[simulate]\nt_end = 3.0\ns0_scale = 0.5\ninput.constant = [0.5]\n"
+                                    << "[grid]\nmodel_file = ['" << (dir / "m1.h5") << "', '" << (dir / "m2.h5")
+                                    << "']\ntau = [0.5, 1.0]\n";
+  const std::vector<std::string> cmd = {"sweep", dir / "sweep.toml", "-o", dir / "out.h5"};
+  // m2.h5 is missing: runs 0 and 1 complete and stay, nothing is merged.
+  REQUIRE(test::run_cli(cmd).code == 2);
+  REQUIRE(std::filesystem::exists(dir / "out.h5.runs/run_000000.h5"));
+  std::filesystem::copy_file(dir / "m1.h5", dir / "m2.h5");
+  // The drive changed since: the kept runs are not this sweep's runs any more.
+  std::vector<std::string> changed = cmd;
+  changed.insert(changed.end(), {"--set", "input.constant=[3.0]"});
+  const auto refused = test::run_cli(changed);
+  CHECK(refused.code == 2);
+  CHECK_THAT(refused.err, Contains("run 0 (model_file"));
+  CHECK_THAT(refused.err, Contains("simulate.input.constant is [0.5] there, [3.0] now"));
+  CHECK_THAT(refused.err, Contains("--force"));
+  CHECK_FALSE(std::filesystem::exists(dir / "out.h5"));
+  // --force redoes them: the result equals a fresh sweep under the new configuration.
+  changed.push_back("--force");
+  const auto redone = test::run_cli(changed);
+  INFO(redone.err);
+  REQUIRE(redone.code == 0);
+  CHECK_THAT(redone.out, Contains("0 already done"));
+  const auto fresh = test::run_cli({"sweep", dir / "sweep.toml", "-o", dir / "fresh.h5", "--set", "input.constant=[3.0]"});
+  REQUIRE(fresh.code == 0);
+  CHECK(h5::File::open(dir / "out.h5").read("states").data == h5::File::open(dir / "fresh.h5").read("states").data);
+}

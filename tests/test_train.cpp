@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <stackdyn/core/h5.hpp>
+#include <stackdyn/core/provenance.hpp>
 #include <stackdyn/model/model_io.hpp>
 #include <stackdyn/model/stack.hpp>
 #include <stackdyn/training/optimizer.hpp>
@@ -68,6 +69,34 @@ TEST_CASE("stackdyn train equals torch's SGD and Adam with clipping", "[train][t
     CHECK(got.shape("history/grad_norm_layers") == h5::Shape{12, 2, 2});
     CHECK(got.shape("checkpoints/10/states") == h5::Shape{4, 6, 8});
   }
+}
+
+TEST_CASE("a resume refuses a data file that changed since the run began", "[train]") {
+  test::ScratchDir tmp("resume_data");
+  const std::string data = tmp / "d.h5", cfg = tmp / "d.toml", out = tmp / "run.h5";
+  auto write_data = [&](double scale) {
+    std::filesystem::remove(data);
+    h5::File f = h5::File::create(data);
+    std::vector<double> x(4 * 6 * 1), y(4 * 6 * 1);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      x[i] = std::sin(0.7 * static_cast<double>(i));
+      y[i] = scale * std::cos(0.3 * static_cast<double>(i));
+    }
+    f.write("inputs", {4, 6, 1}, x.data());
+    f.write("targets", {4, 6, 1}, y.data());
+  };
+  write_data(1.0);
+  write_text(cfg, "[model]\ninput_size = 1\nreadout = 1\n[[model.layers]]\ncell = \"gru\"\nhidden_size = 4\n"
+                  "[data]\nfile = \"d.h5\"\n[train]\nsteps = 6\nbatch_size = 2\ncheckpoint_every = 2\n");
+  REQUIRE(test::run_cli({"train", cfg, "-o", out, "--interrupt-at", "3"}).code == 128 + SIGTERM);
+  CHECK(h5::File::open(out + ".partial").attr_string("data_hash") == file_hash(data));
+  write_data(10.0);  // the targets multiplied by 10
+  const auto res = test::run_cli({"train", cfg, "--resume", out});
+  CHECK(res.code == 2);
+  CHECK(res.err.find(data + " has changed since the run began") != std::string::npos);
+  CHECK(std::count(res.err.begin(), res.err.end(), '\n') == 1);
+  write_data(1.0);  // the same bytes again: the resume goes on
+  CHECK(test::run_cli({"train", cfg, "--resume", out}).code == 0);
 }
 
 TEST_CASE("a run stopped by SIGTERM and resumed equals an uninterrupted one bitwise", "[train]") {

@@ -188,4 +188,15 @@ std::string StopSignal::name() const {
   return stop_signal == SIGINT ? "SIGINT" : stop_signal == SIGTERM ? "SIGTERM" : "";
 }
 
+std::string differing_keys(const Config& then, const Config& now, const std::string& then_where) {
+  const auto diff = then.differences(now);
+  if (diff.empty()) return "the same keys and values, written differently";
+  std::string out;
+  const std::size_t shown = std::min<std::size_t>(diff.size(), 4);
+  for (std::size_t i = 0; i < shown; ++i)
+    out += (i ? "; " : "") + diff[i].key + " is " + diff[i].here + " " + then_where + ", " + diff[i].there + " now";
+  if (diff.size() > shown) out += "; and " + std::to_string(diff.size() - shown) + " more keys";
+  return out;
+}
+
 }  // namespace stackdyn::cli

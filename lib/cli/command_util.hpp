@@ -20,6 +20,11 @@ namespace stackdyn::cli {
 Provenance make_provenance(const Context& ctx, const std::string& model_spec, const std::string& config_toml = "",
                            long long seed = -1);
 
+/// "train.lr is 0.01 in the run, 0.02 now; ...": the leaf keys whose values differ between an
+/// earlier configuration (`then_where`: "in the run") and the one now, at most four, then how
+/// many more; for refusing to continue work made under another configuration.
+std::string differing_keys(const Config& then, const Config& now, const std::string& then_where);
+
 /// Throws InputError naming the file, dataset and C-order index of the first NaN/Inf.
 void check_finite(const h5::Array& a, const std::string& file, const std::string& dataset);
 
