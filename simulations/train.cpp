@@ -25,6 +25,7 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <map>
 #include <iostream>
 #include <numeric>
 #include <optional>
@@ -152,6 +153,34 @@ Setup read_setup(const Config& cfg, std::ostream& err) {
   if (cfg.has("train.loss")) loss = parse_loss(cfg.get_string("train.loss"), cfg.name() + ": key 'train.loss'");
   if (cfg.has("data.file") == cfg.has("data.task"))
     throw cfg.error("data", "give exactly one of data.file = \"D.h5\" and data.task = \"<name>\"");
+  // A key of another task (data.bits in a multiscale configuration) is refused like an unknown one.
+  {
+    static const std::map<std::string, std::vector<std::string>> task_keys = {
+        {"flipflop", {"bits", "p"}},
+        {"sine", {"period_min", "period_max"}},
+        {"multiscale", {"period_slow", "period_fast"}},
+        {"adding", {}},
+        {"copy", {"symbols", "length", "delay"}},
+        {"digits", {"digits_file"}},
+        {"permuted_digits", {"digits_file", "permutation_seed"}}};
+    const std::string task = cfg.get_string("data.task", "");
+    const auto own = task_keys.find(task);
+    if (cfg.has("data.file") != cfg.has("data.task") && (own != task_keys.end() || cfg.has("data.file"))) {
+      std::vector<std::string> allowed = {"file"};
+      if (!cfg.has("data.file")) {
+        allowed = {"task", "samples", "valid_samples", "steps", "seed"};
+        allowed.insert(allowed.end(), own->second.begin(), own->second.end());
+      }
+      for (const auto& [key, value] : cfg.entries("data"))
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+          std::string list;
+          for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+          throw cfg.error("data." + key, cfg.has("data.file")
+                                             ? "applies to the built-in tasks, not to data.file (expected only: file)"
+                                             : "does not apply to task " + task + " (its keys: " + list + ")");
+        }
+    }
+  }
   if (cfg.has("data.file")) {
     const std::string path = cfg.get_string("data.file");
     const h5::File f = h5::File::open(path);

@@ -71,6 +71,19 @@ TEST_CASE("stackdyn train equals torch's SGD and Adam with clipping", "[train][t
   }
 }
 
+TEST_CASE("a key of another task is refused like an unknown key", "[train]") {
+  test::ScratchDir tmp("task_keys");
+  const std::string cfg = tmp / "m.toml", out = tmp / "run.h5";
+  write_text(cfg, "[model]\ninput_size = 1\nreadout = 2\n[[model.layers]]\ncell = \"gru\"\nhidden_size = 4\n"
+                  "[data]\ntask = \"multiscale\"\nbits = 3\nsamples = 8\n[train]\nsteps = 2\n");
+  const auto r = test::run_cli({"train", cfg, "-o", out});
+  test::expect_clean_failure(r, out, {"data.bits", "does not apply to task multiscale", "period_slow"});
+  // the task's own keys pass
+  write_text(cfg, "[model]\ninput_size = 1\nreadout = 2\n[[model.layers]]\ncell = \"gru\"\nhidden_size = 4\n"
+                  "[data]\ntask = \"multiscale\"\nperiod_slow = 20\nsamples = 8\n[train]\nsteps = 2\n");
+  CHECK(test::run_cli({"train", cfg, "-o", out}).code == 0);
+}
+
 TEST_CASE("a resume refuses a data file that changed since the run began", "[train]") {
   test::ScratchDir tmp("resume_data");
   const std::string data = tmp / "d.h5", cfg = tmp / "d.toml", out = tmp / "run.h5";
