@@ -414,13 +414,24 @@ void Pipeline::prepare_directory() {
 int Pipeline::run() {
   const auto t_start = std::chrono::steady_clock::now();
   // The configuration: the embedded default, then the user's file key by key.
-  cfg_ = Config::from_string(pipeline_default_toml, "pipeline_default.toml");
   {
     // The user's file with the --set assignments over it (the dispatcher's reading).
     Config user = inv_.config;
     const std::string base = inv_.has("config") ? fs::path(inv_.arg("config")).parent_path().string() : std::string();
     absolutize_paths(user, base.empty() ? "." : base);
     check_pipeline_keys(user);
+    // The default's [data] describes its own task, and its [model] an inline architecture: a
+    // user's other task (or data file) replaces the whole [data], a model file the whole [model].
+    const Config def = Config::from_string(pipeline_default_toml, "pipeline_default.toml");
+    std::vector<std::string> keep;
+    for (const auto& [name, text] : def.entries("")) {
+      const bool other_data = name == "data" && (user.has("data.file") ||
+                                                 (user.has("data.task") && user.get_string("data.task") !=
+                                                                               def.get_string("data.task")));
+      const bool other_model = name == "model" && user.has("model.file");
+      if (!other_data && !other_model) keep.push_back(name);
+    }
+    cfg_ = sections_of(def, keep, "pipeline_default.toml");
     merge_into(cfg_, user, "", inv_.has("config") ? inv_.arg("config") : std::string("--set"));
   }
   check_pipeline_keys(cfg_);

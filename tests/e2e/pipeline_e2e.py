@@ -252,6 +252,16 @@ if su["n_stable"] == 0:
 else:
     check(False, f"the expanding model was meant to have no stable point, found {su['n_stable']}")
 
+# Another task: the default's multiscale keys do not leak into its [data].
+import re as _re
+flip = _re.sub(r"\[data\].*?\[train\]", '[data]\ntask = "flipflop"\nbits = 1\nsamples = 32\nsteps = 20\n[train]', SMALL,
+               flags=_re.S).replace("readout = 2", "readout = 1")
+r = pipeline(write("flip.toml", flip), "-o", "flip", "--only", "train,fixed_points")
+check(r.returncode == 0, "a pipeline on another task runs")
+check('task = "flipflop"' in open(os.path.join(work, "flip", "config", "train.toml")).read() and
+      "period_slow" not in open(os.path.join(work, "flip", "config", "train.toml")).read(),
+      "another task replaces the default's [data]")
+
 # No Python for the figures: every HDF5 file and summary.json, the report says why.
 nopy = write("nopy.toml", SMALL + '[pipeline]\npython = "/nonexistent/python3"\n')
 r = pipeline("nopy.toml", "-o", "nopy")
