@@ -28,6 +28,7 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -334,6 +335,14 @@ void merge(const Plan& p, const std::string& dir, const std::string& output, con
   o.write("time", Eigen::VectorXd(Eigen::Map<const Eigen::VectorXd>(time.data(), static_cast<Eigen::Index>(time.size()))));
   h5::Appender states(o, "states", {0, shape[0], shape[1], shape[2]}, 0);
   o.set_dim_labels("states", {"run", "batch", "time", "state"});
+  // The readout's predictions (batch, time, output) of runs whose model has one, padded as the states.
+  h5::Shape pshape;
+  if (const h5::File f = h5::File::open(run_file(dir, first)); f.has("predictions")) pshape = f.shape("predictions");
+  std::optional<h5::Appender> predictions;
+  if (!pshape.empty()) {
+    predictions.emplace(o, "predictions", h5::Shape{0, pshape[0], pshape[1], pshape[2]}, 0);
+    o.set_dim_labels("predictions", {"run", "batch", "time", "output"});
+  }
   std::vector<double> table(R * p.keys.size(), std::numeric_limits<double>::quiet_NaN());
   std::vector<double> steps(R), rejected(R), rhs(R), jac(R), wall(R), complete(R);
   std::string descriptions;
@@ -350,6 +359,20 @@ void merge(const Plan& p, const std::string& dir, const std::string& output, con
       std::copy_n(st.data.begin() + static_cast<std::ptrdiff_t>(b * st.shape[1] * shape[2]), st.shape[1] * shape[2],
                   padded.begin() + static_cast<std::ptrdiff_t>(b * shape[1] * shape[2]));
     states.append(padded.data(), 1);
+    if (predictions) {
+      std::vector<double> pp(h5::element_count(pshape), std::numeric_limits<double>::quiet_NaN());
+      if (f.has("predictions")) {
+        const h5::Array pr = f.read("predictions");
+        if (pr.shape[0] != pshape[0] || pr.shape[2] != pshape[2] || pr.shape[1] > pshape[1])
+          throw InputError("run " + std::to_string(i) + " (" + run_description(p.runs[i]) + ") has predictions of shape " +
+                           h5::shape_string(pr.shape) + ", other runs " + h5::shape_string(pshape) +
+                           "; a sweep needs one readout for every run to merge them");
+        for (std::size_t b = 0; b < pshape[0]; ++b)
+          std::copy_n(pr.data.begin() + static_cast<std::ptrdiff_t>(b * pr.shape[1] * pshape[2]), pr.shape[1] * pshape[2],
+                      pp.begin() + static_cast<std::ptrdiff_t>(b * pshape[1] * pshape[2]));
+      }
+      predictions->append(pp.data(), 1);
+    }
     const h5::Group g = f.group("statistics");
     steps[i] = static_cast<double>(g.attr_int("steps"));
     rejected[i] = static_cast<double>(g.attr_int("rejected_steps"));

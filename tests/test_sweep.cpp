@@ -113,3 +113,31 @@ TEST_CASE("a sweep refuses to reuse runs computed under another configuration", 
   REQUIRE(fresh.code == 0);
   CHECK(h5::File::open(dir / "out.h5").read("states").data == h5::File::open(dir / "fresh.h5").read("states").data);
 }
+
+TEST_CASE("a sweep's merged file keeps the runs' predictions", "[sweep]") {
+  test::ScratchDir dir("sweep_predictions");
+  Model m = test::random_model(1, {{CellType::RnnTanh, 3}}, 8);
+  m.readout_weight = Eigen::MatrixXd::Random(2, 3);
+  m.readout_bias = Eigen::VectorXd::Random(2);
+  write_model(m, dir / "m.h5", Provenance{});
+  std::ofstream(dir / "sweep.toml") << "threads = 1\nmodel_file = '" << (dir / "m.h5") << "'\n"
+                                    << "[simulate]\nmode = 'discrete'\nsteps = 6\ns0_scale = 0.5\n"
+                                    << "[grid]\n'input.constant' = [[0.0], [0.7]]\n";
+  const auto r = test::run_cli({"sweep", dir / "sweep.toml", "-o", dir / "out.h5"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const h5::File f = h5::File::open(dir / "out.h5");
+  const h5::Array S = f.read("states"), P = f.read("predictions");
+  REQUIRE(P.shape.size() == 4);
+  CHECK(P.shape[0] == 2);
+  CHECK(P.shape[3] == 2);
+  CHECK(P.shape[1] == S.shape[1]);
+  CHECK(P.shape[2] == S.shape[2]);
+  // Each prediction is the readout of its state (one rnn_tanh layer: the top stream is h).
+  const std::size_t n = S.shape[3];
+  for (std::size_t k = 0; k < S.data.size() / n; ++k) {
+    const Eigen::Map<const Eigen::VectorXd> h(S.data.data() + k * n, static_cast<Eigen::Index>(n));
+    const Eigen::VectorXd want = m.readout_weight * h + m.readout_bias;
+    for (Eigen::Index o = 0; o < 2; ++o) CHECK(std::abs(P.data[k * 2 + static_cast<std::size_t>(o)] - want(o)) < 1e-12);
+  }
+}
