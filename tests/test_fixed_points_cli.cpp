@@ -9,6 +9,7 @@
 #include <stackdyn/model/model_io.hpp>
 
 #include <fstream>
+#include <map>
 
 using namespace stackdyn;
 using Eigen::MatrixXd;
@@ -98,6 +99,18 @@ TEST_CASE("fixed-points writes the datasets of the issue", "[fixed-points][cli]"
     const h5::File f2 = h5::File::open(out2);
     CHECK(f2.shape("fixed_points/states") == h5::Shape{9, 5});
     CHECK(f2.has("hierarchy/layer_1/parent"));
+    // counts are per branch: the nodes of one parent share the starts run in its branch
+    const long long n_starts = f2.group("hierarchy").attr_int("n_starts");
+    for (const std::string layer : {"layer_0", "layer_1"}) {
+      const auto parent = f2.read_int("hierarchy/" + layer + "/parent"), counts = f2.read_int("hierarchy/" + layer + "/counts");
+      std::map<long long, long long> per_parent;
+      for (std::size_t k = 0; k < counts.size(); ++k) per_parent[parent[k]] += counts[k];
+      for (const auto& [p, c] : per_parent) {
+        INFO(layer << " parent " << p);
+        CHECK(c <= n_starts);
+        CHECK(c > 0);
+      }
+    }
     auto nu2 = f2.read_int("fixed_points/n_unstable"), nu1 = nu;
     std::sort(nu1.begin(), nu1.end());
     std::sort(nu2.begin(), nu2.end());

@@ -292,6 +292,12 @@ void write_fixed_point_report(h5::Group& root, const Model& model, const VectorX
     hg.set_attr("max_combinations", static_cast<long long>(s.max_combinations));
     hg.set_attr("description", std::string("layer l's points for each point of the layers below; parent indexes the "
                                            "rows of layer l-1; leaves give the full fixed points"));
+    hg.set_attr("n_starts", static_cast<long long>(rep.hierarchy->n_starts));
+    hg.set_attr("counts_definition",
+                std::string("per branch: every start is run again in the branch of each parent, and counts[k] is the "
+                            "number of the n_starts starts that converged to node k in its parent's branch; the counts "
+                            "of the nodes of one parent add up to at most n_starts (starts that reached no point are "
+                            "not counted), so a layer's counts add up to at most n_starts times its number of parents"));
     for (int l = 0; l < model.num_layers(); ++l) {
       std::vector<VectorXd> ls;
       std::vector<long long> parent, cnt;
