@@ -152,13 +152,6 @@ void check_pipeline_keys(const Config& cfg) {
   }
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 // What the pipeline remembers between invocations (DIR/pipeline_state.toml): per stage its
 // status ("ok", "skipped", "failed"), a reason, and the wall time of its last run.
 struct StageState {
@@ -188,17 +181,6 @@ void write_state(const fs::path& path, const std::map<std::string, StageState>& 
     c.set(k + ".wall_time_s", toml_number(st.wall));
   }
   write_text_atomic(path.string(), "# stackdyn pipeline: the stages' state (written by the pipeline; do not edit)\n" + c.to_toml());
-}
-
-// The last line of a command's stderr, without the "stackdyn: error: " prefix.
-std::string last_error(const std::string& err) {
-  std::string line;
-  std::istringstream in(err);
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) line = l;
-  const std::string prefix = "stackdyn: error: ";
-  if (line.rfind(prefix, 0) == 0) line = line.substr(prefix.size());
-  return line;
 }
 
 class Pipeline {
@@ -377,7 +359,7 @@ void Pipeline::figures() {
     const int status = std::system(cmd.c_str());
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (code != 0) {
-      std::string tail = last_error(read_text(log));
+      std::string tail = last_error(read_text(log.string()));
       if (code == 127) tail = python + " was not found";
       reason = "figures were not drawn: " + tail;
     }

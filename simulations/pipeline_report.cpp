@@ -220,13 +220,6 @@ std::string base64(const std::string& bytes) {
   return o;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 std::string markdown(const std::vector<Block>& blocks) {
   std::string o;
   for (const auto& b : blocks) {
@@ -269,7 +262,7 @@ std::string html(const std::vector<Block>& blocks, const fs::path& dir) {
       case Block::Code: o += "<pre>" + html_escape(b.text) + "</pre>\n"; break;
       case Block::Image:
         o += "<figure><img alt=\"" + html_escape(b.rows.at(0).at(0)) + "\" src=\"data:image/png;base64," +
-             base64(read_file(dir / b.text)) + "\"><figcaption>" + html_inline(b.rows.at(0).at(0)) +
+             base64(read_text((dir / b.text).string())) + "\"><figcaption>" + html_inline(b.rows.at(0).at(0)) +
              "</figcaption></figure>\n";
         break;
       case Block::Table:
@@ -287,6 +280,23 @@ std::string html(const std::vector<Block>& blocks, const fs::path& dir) {
 }
 
 }  // namespace
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::string last_error(const std::string& err) {
+  std::string line;
+  std::istringstream in(err);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) line = l;
+  const std::string prefix = "stackdyn: error: ";
+  if (line.rfind(prefix, 0) == 0) line = line.substr(prefix.size());
+  return line;
+}
 
 void write_text_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".partial";

@@ -34,6 +34,11 @@ struct SummaryColumn {
 /// control, status and stages left out), read from the stages' files as summary.json's are.
 std::vector<SummaryColumn> pipeline_summary_columns(const std::string& dir);
 
+/// The whole content of a file ("" when it cannot be read).
+std::string read_text(const std::string& path);
+/// The last non-empty line of a command's stderr, without the "stackdyn: error: " prefix.
+std::string last_error(const std::string& err);
+
 /// Writes `text` to `path` through `path.partial` and a rename: never a half-written file.
 void write_text_atomic(const std::string& path, const std::string& text);
 

@@ -485,13 +485,8 @@ void execute_pipeline_run(const Plan& p, std::size_t i, const std::string& dir) 
   }
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (code == 0 || code == 1) return;
-  std::ifstream in(log);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  const std::string prefix = "stackdyn: error: ";
-  if (last.rfind(prefix, 0) == 0) last = last.substr(prefix.size());
-  const std::string what = "run " + std::to_string(i) + " (" + run_description(p.runs[i]) + "): " + last;
+  const std::string what =
+      "run " + std::to_string(i) + " (" + run_description(p.runs[i]) + "): " + last_error(read_text(log));
   if (code == 2) throw InputError(what);
   throw RunError(what + " (exit " + std::to_string(code) + ")");
 }

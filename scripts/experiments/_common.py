@@ -43,6 +43,14 @@ class Runner:
         if r.returncode != 0:
             raise RuntimeError(f"stackdyn {' '.join(map(str, args))}: {r.stderr.strip()}")
 
+    def train(self, config, run, seed, sets=()):
+        """stackdyn train CONFIG -o RUN with the model's and the training's seed set to `seed`
+        and any further `--set KEY=VALUE`; skipped when RUN exists."""
+        args = ["train", config, "-o", run, "--set", f"model.seed={seed}", "--set", f"train.seed={seed}"]
+        for s in sets:
+            args += ["--set", s]
+        self.run(*args, output=run)
+
     def write(self, name, text):
         with open(self.path(name), "w") as f:
             f.write(text)

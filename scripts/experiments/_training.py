@@ -16,10 +16,7 @@ def run_variants(R, base_toml, variants, seeds, jobs):
     def one(job):
         name, sets, seed = job
         run = f"run_{name}_{seed}.h5"
-        args = ["train", "train.toml", "-o", run, "--set", f"model.seed={seed}", "--set", f"train.seed={seed}"]
-        for s in sets:
-            args += ["--set", s]
-        R.run(*args, output=run)
+        R.train("train.toml", run, seed, sets)
         with h5py.File(R.path(run), "r") as f:
             h = f["history"]
             loss = h["loss"][()]

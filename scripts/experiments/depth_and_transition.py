@@ -76,8 +76,7 @@ def main():
     def one(job):
         name, seed = job
         run = f"run_{name}_{seed}.h5"
-        R.run("train", f"{name}.toml", "-o", run, "--set", f"model.seed={seed}", "--set", f"train.seed={seed}",
-              output=run)
+        R.train(f"{name}.toml", run, seed)
         with h5py.File(R.path(run), "r") as f:
             v = f["history/valid_loss"][()]
             v = v[np.isfinite(v)]

@@ -54,10 +54,7 @@ def main():
     def one(job):
         obj, sets, seed = job
         run = f"run_{obj}_{seed}.h5"
-        args = ["train", "train.toml", "-o", run, "--set", f"model.seed={seed}", "--set", f"train.seed={seed}"]
-        for s in sets:
-            args += ["--set", s]
-        R.run(*args, output=run)
+        R.train("train.toml", run, seed, sets)
         res = {"objective": obj, "seed": seed}
         import h5py
         with h5py.File(R.path(run), "r") as f:
